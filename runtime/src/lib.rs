@@ -1,0 +1,52 @@
+//! `green`: green threads for Rust.
+//!
+//! Stackful coroutines (on [corosensei]) run on a user-space scheduler, one
+//! per OS thread, with an epoll event loop underneath. Code is written in
+//! the blocking style of `std`, `stream.read(&mut buf)?`, but a blocked
+//! coroutine parks and the thread runs the others.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let total = green::run(|| {
+//!     let workers: Vec<_> = (0..100u64)
+//!         .map(|i| green::spawn(move || {
+//!             green::sleep(Duration::from_millis(1));
+//!             i
+//!         }))
+//!         .collect();
+//!     workers.into_iter().map(|w| w.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(total, 4950);
+//! ```
+//!
+//! Start with [`run`], then [`spawn`], [`sleep`], [`yield_now`] and the
+//! socket types in [`net`]. `DESIGN.md` in the repository explains how it
+//! works inside.
+//!
+//! [corosensei]: https://docs.rs/corosensei
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    clippy::undocumented_unsafe_blocks
+)]
+
+mod cancel;
+pub mod net;
+mod park;
+mod reactor;
+mod runtime;
+mod scheduler;
+mod stack;
+pub mod task;
+mod time;
+mod timer;
+
+pub use cancel::{Cancelled, is_cancelled};
+pub use runtime::{Builder, DEFAULT_STACK_SIZE, run};
+pub use stack::Protection;
+pub use task::{JoinError, JoinHandle, Task, TaskId, current, spawn, try_current};
+pub use time::{sleep, sleep_until, yield_now};

@@ -1,0 +1,443 @@
+//! The scheduler: one per OS thread, owning every coroutine spawned on it.
+//!
+//! # The loop
+//!
+//! ```text
+//!   loop {
+//!       pop a Runnable task, switch to it, until it parks/yields/finishes
+//!       every EVENT_INTERVAL switches: poll epoll with timeout 0, fire due timers
+//!       run queue empty:
+//!           block in epoll_wait until the earliest timer deadline or an I/O event
+//!           fire due timers
+//!   }
+//! ```
+//!
+//! The loop ends when the main coroutine finishes. An idle runtime sits in
+//! `epoll_wait` and uses no CPU. If the run queue is empty and nothing could
+//! ever wake a task (no timer armed, no I/O awaited) the loop panics with a
+//! deadlock report instead of sleeping forever.
+//!
+//! # Invariants
+//!
+//! * **A coroutine never changes OS thread once started.** The scheduler is
+//!   reachable only through a thread-local of the thread that created it,
+//!   tasks (`TaskCell`) are `!Send`, and no API moves a coroutine. Values on
+//!   a coroutine's stack may therefore be `!Send` and may use thread-locals,
+//!   exactly as on a thread.
+//! * **No coroutine is resumed while a borrow of scheduler state is held.**
+//!   Every `RefCell` borrow below ends before `resume`; wakers found while
+//!   polling are collected first and woken after the reactor's borrows end.
+//! * **The scheduler outlives its coroutines.** `run` tears down every task
+//!   (unwinding its stack) before the scheduler is dropped, and the
+//!   thread-local pointer is cleared on the way out, even on panic.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corosensei::CoroutineResult;
+use slab::Slab;
+
+use crate::park::{self, WakeReason, Waker};
+use crate::reactor::Reactor;
+use crate::stack::{Protection, Stack, StackPool, overflow};
+use crate::task::cell::{State, TaskCell, TaskCoroutine, TaskYielder};
+use crate::timer::Timers;
+
+/// Task switches between two non-blocking polls of the reactor, so that a
+/// busy run queue cannot starve I/O and timers (tokio uses 61 as well).
+const EVENT_INTERVAL: u32 = 61;
+
+thread_local! {
+    /// The scheduler running on this thread, or null. Set by `run` for its
+    /// whole duration.
+    static CURRENT: Cell<*const Scheduler> = const { Cell::new(ptr::null()) };
+}
+
+/// Settings a runtime was built with.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// Stack size of tasks that do not ask for one.
+    pub(crate) stack_size: usize,
+    /// How stack guard pages are protected.
+    pub(crate) protection: Protection,
+}
+
+/// One thread's scheduler. See the module documentation.
+pub(crate) struct Scheduler {
+    /// Tasks ready to run, oldest first. A task is here at most once.
+    run_queue: RefCell<VecDeque<Rc<TaskCell>>>,
+    /// Every task spawned and not yet finished, for teardown.
+    tasks: RefCell<Slab<Rc<TaskCell>>>,
+    /// The task being executed, if any.
+    current: RefCell<Option<Rc<TaskCell>>>,
+    /// Deadlines of parked tasks.
+    timers: RefCell<Timers<Waker>>,
+    /// The epoll event loop.
+    pub(crate) reactor: Reactor,
+    /// Stacks of finished tasks, for reuse.
+    stacks: RefCell<StackPool>,
+    /// Defaults for spawned tasks.
+    config: Config,
+    /// Set once the main task has finished: parks no longer suspend.
+    shutting_down: Cell<bool>,
+    /// Reused buffer for wakers found due while polling.
+    due: RefCell<Vec<Waker>>,
+}
+
+/// Resets the thread-local scheduler pointer when `run` exits, also when it
+/// unwinds.
+struct ClearCurrent;
+
+impl Drop for ClearCurrent {
+    fn drop(&mut self) {
+        CURRENT.set(ptr::null());
+    }
+}
+
+impl Scheduler {
+    /// Runs `main` as the main coroutine of a new scheduler on this thread
+    /// and returns once it has finished and every other task is torn down.
+    pub(crate) fn run<T>(config: Config, name: Option<Arc<str>>, main: impl FnOnce() -> T) -> T {
+        if !CURRENT.get().is_null() {
+            panic!(
+                "green::run called inside a running green runtime: a thread runs one runtime at a \
+                 time; use green::spawn to start more coroutines"
+            );
+        }
+        if let Err(err) = overflow::install() {
+            panic!("green: cannot install the stack overflow handler: {err}");
+        }
+        crate::task::install_panic_hook();
+        let reactor = match Reactor::new() {
+            Ok(reactor) => reactor,
+            Err(err) => panic!("green: cannot create the epoll instance: {err}"),
+        };
+        let scheduler = Scheduler {
+            run_queue: RefCell::new(VecDeque::new()),
+            tasks: RefCell::new(Slab::new()),
+            current: RefCell::new(None),
+            timers: RefCell::new(Timers::default()),
+            reactor,
+            stacks: RefCell::new(StackPool::new(config.protection)),
+            config,
+            shutting_down: Cell::new(false),
+            due: RefCell::new(Vec::new()),
+        };
+        CURRENT.set(&scheduler);
+        let _clear = ClearCurrent;
+        let result = Rc::new(crate::task::Packet::new());
+        let size = scheduler.config.stack_size;
+        let body = crate::task::body(main, result.clone());
+        // SAFETY: the main coroutine may borrow from the caller of `run`
+        // because it cannot outlive this call: `shutdown` below drops every
+        // coroutine, the main one included, before `run` returns, and if
+        // `run` unwinds, dropping `scheduler` drops them too.
+        let spawned = unsafe { scheduler.spawn_unchecked(name, size, body) };
+        let main_task = match spawned {
+            Ok(task) => task,
+            Err(err) => panic!("{err}"),
+        };
+        scheduler.run_until_done(&main_task);
+        scheduler.shutdown();
+        drop(main_task);
+        match result.take() {
+            Some(Ok(value)) => value,
+            Some(Err(err)) => panic::resume_unwind(err.into_panic()),
+            None => unreachable!("the main task finished without a result"),
+        }
+    }
+
+    /// Calls `f` with the scheduler of this thread, if a runtime is running
+    /// here.
+    #[inline]
+    pub(crate) fn with<R>(f: impl FnOnce(&Scheduler) -> R) -> Option<R> {
+        let current = CURRENT.get();
+        if current.is_null() {
+            return None;
+        }
+        // SAFETY: `run` sets the pointer to a scheduler on its own stack
+        // frame and clears it (via `ClearCurrent`) before that frame is
+        // left; every caller on this thread in between sees a live value.
+        Some(f(unsafe { &*current }))
+    }
+
+    /// The running task. Panics if called from the scheduler loop itself.
+    pub(crate) fn current_task(&self) -> Rc<TaskCell> {
+        self.current.borrow().clone().expect("no task is running")
+    }
+
+    /// Whether a task is running (as opposed to the loop itself).
+    pub(crate) fn has_current(&self) -> bool {
+        self.current.borrow().is_some()
+    }
+
+    /// Default stack size for tasks of this runtime.
+    pub(crate) fn default_stack_size(&self) -> usize {
+        self.config.stack_size
+    }
+
+    /// Creates a task running `body` and queues it.
+    ///
+    /// # Safety
+    ///
+    /// Everything `body` borrows must outlive the task: either `body` is
+    /// `'static`, or the caller guarantees the task finishes or is torn
+    /// down before the borrow ends.
+    pub(crate) unsafe fn spawn_unchecked<F>(
+        &self,
+        name: Option<Arc<str>>,
+        stack_size: usize,
+        body: F,
+    ) -> io::Result<Rc<TaskCell>>
+    where
+        F: FnOnce(&TaskYielder, ()),
+    {
+        let stack = self.stacks.borrow_mut().get(stack_size)?;
+        let task = Rc::new(TaskCell::new(name));
+        task.stack.set(stack.bounds());
+        // SAFETY: forwarded to this function's caller (see `# Safety`).
+        let coroutine = unsafe { TaskCoroutine::with_stack_unchecked(stack, body) };
+        *task.coroutine.borrow_mut() = Some(coroutine);
+        let key = self.tasks.borrow_mut().insert(task.clone());
+        task.registry_key.set(key);
+        self.run_queue.borrow_mut().push_back(task.clone());
+        Ok(task)
+    }
+
+    /// Queues a task that has just become Runnable.
+    pub(crate) fn push_runnable(&self, task: Rc<TaskCell>) {
+        debug_assert_eq!(task.state.get(), State::Runnable);
+        self.run_queue.borrow_mut().push_back(task);
+    }
+
+    fn run_until_done(&self, main: &TaskCell) {
+        let mut budget = EVENT_INTERVAL;
+        loop {
+            loop {
+                let next = self.run_queue.borrow_mut().pop_front();
+                let Some(task) = next else { break };
+                self.run_task(task);
+                if main.is_done() {
+                    return;
+                }
+                budget -= 1;
+                if budget == 0 {
+                    budget = EVENT_INTERVAL;
+                    self.poll(Some(Duration::ZERO));
+                }
+            }
+            let timeout = {
+                let timers = self.timers.borrow();
+                if timers.len() == 0 && self.reactor.waiters() == 0 {
+                    drop(timers);
+                    self.report_deadlock(main);
+                }
+                timers.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
+            };
+            self.poll(timeout);
+        }
+    }
+
+    #[cold]
+    fn report_deadlock(&self, main: &TaskCell) -> ! {
+        let parked = self.tasks.borrow().len();
+        panic!(
+            "green: deadlock: all {parked} coroutines (main coroutine {:?}, id {}) are parked and \
+             nothing can wake them: no timer is armed and no I/O is awaited",
+            main.owner.name.as_deref().unwrap_or("<unnamed>"),
+            main.owner.id
+        );
+    }
+
+    /// Waits for I/O up to `timeout` (None = until an event), then wakes
+    /// the tasks whose I/O is ready and whose timers are due.
+    fn poll(&self, timeout: Option<Duration>) {
+        let mut due = self.due.take();
+        if let Err(err) = self.reactor.poll(timeout, &mut due) {
+            panic!("green: epoll_wait failed: {err}");
+        }
+        for waker in due.drain(..) {
+            waker.wake(WakeReason::Ready);
+        }
+        let has_timers = self.timers.borrow().len() > 0;
+        if has_timers {
+            self.timers.borrow_mut().expire(Instant::now(), &mut due);
+            for waker in due.drain(..) {
+                waker.wake(WakeReason::TimedOut);
+            }
+        }
+        self.due.replace(due);
+    }
+
+    /// Switches to `task` until it parks, yields or finishes.
+    fn run_task(&self, task: Rc<TaskCell>) {
+        task.state.set(State::Running);
+        let stack = task.stack.get();
+        overflow::enter(&task.owner, &stack);
+        let previous = self.current.replace(Some(task.clone()));
+        debug_assert!(previous.is_none(), "run_task is not re-entrant");
+        let result = {
+            let mut coroutine = task.coroutine.borrow_mut();
+            let coroutine = coroutine.as_mut().expect("a runnable task has a coroutine");
+            coroutine.resume(())
+        };
+        self.current.replace(None);
+        overflow::leave();
+        if !stack.canary_top_intact() {
+            overflow::report_canary(&task.owner, &stack);
+        }
+        match result {
+            CoroutineResult::Yield(()) => {}
+            CoroutineResult::Return(()) => self.finish(&task),
+        }
+    }
+
+    /// Bookkeeping after a task's closure has returned.
+    fn finish(&self, task: &TaskCell) {
+        task.state.set(State::Done);
+        let coroutine = task.coroutine.borrow_mut().take();
+        if let Some(coroutine) = coroutine {
+            self.recycle(coroutine, task);
+        }
+        self.tasks.borrow_mut().try_remove(task.registry_key.get());
+        let waiter = task.join_waiter.borrow_mut().take();
+        if let Some(waiter) = waiter {
+            waiter.wake(WakeReason::Ready);
+        }
+    }
+
+    fn recycle(&self, coroutine: TaskCoroutine, task: &TaskCell) {
+        let stack: Stack = coroutine.into_stack();
+        self.stacks.borrow_mut().put(stack, &task.owner);
+    }
+
+    /// See [`park::park`].
+    pub(crate) fn park(&self, deadline: Option<Instant>) -> WakeReason {
+        let task = self.current_task();
+        let reason = self.park_task(&task, deadline);
+        task.epoch.set(task.epoch.get().wrapping_add(1));
+        reason
+    }
+
+    fn park_task(&self, task: &Rc<TaskCell>, deadline: Option<Instant>) -> WakeReason {
+        if let Some(reason) = task.pending.take() {
+            return reason;
+        }
+        if task.cancelled.get() || self.shutting_down.get() {
+            return WakeReason::Cancelled;
+        }
+        if let Some(deadline) = deadline {
+            if deadline <= Instant::now() {
+                return WakeReason::TimedOut;
+            }
+        }
+        let timer = deadline.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(task.clone())));
+        task.state.set(State::Parked);
+        self.suspend(task);
+        let reason = task.reason.get();
+        if let Some(timer) = timer {
+            if reason != WakeReason::TimedOut {
+                self.timers.borrow_mut().cancel(timer);
+            }
+        }
+        reason
+    }
+
+    /// Puts the running task at the back of the run queue and switches away.
+    pub(crate) fn yield_now(&self) {
+        if self.shutting_down.get() {
+            return;
+        }
+        let task = self.current_task();
+        task.state.set(State::Runnable);
+        self.run_queue.borrow_mut().push_back(task.clone());
+        self.suspend(&task);
+    }
+
+    /// Switches from the running task back to the loop. The task must have
+    /// arranged its wake-up (or queued itself) first.
+    fn suspend(&self, task: &TaskCell) {
+        let yielder = task.yielder.get();
+        debug_assert!(!yielder.is_null(), "a running task has recorded its yielder");
+        // SAFETY: the yielder lives on this task's own stack (recorded by
+        // `task::body` when the coroutine started) and the task is running,
+        // so its stack is live; only this task suspends through it.
+        unsafe { &*yielder }.suspend(());
+    }
+
+    /// Records the running task's yielder; called once when it starts.
+    pub(crate) fn set_yielder(&self, yielder: &TaskYielder) {
+        self.current_task().yielder.set(yielder);
+    }
+
+    /// Whether the running task is being torn down.
+    pub(crate) fn current_is_unwinding(&self) -> bool {
+        self.current.borrow().as_ref().is_some_and(|t| t.unwinding.get())
+    }
+
+    /// Cancels and unwinds every task still alive after the main one
+    /// finished, so that their destructors run; loops because destructors
+    /// may spawn.
+    fn shutdown(&self) {
+        self.shutting_down.set(true);
+        self.run_queue.borrow_mut().clear();
+        loop {
+            let tasks: Vec<Rc<TaskCell>> = self.tasks.borrow_mut().drain().collect();
+            if tasks.is_empty() {
+                break;
+            }
+            for task in tasks {
+                self.tear_down(&task);
+            }
+        }
+        *self.timers.borrow_mut() = Timers::default();
+        self.reactor.clear();
+    }
+
+    /// Unwinds one task's stack (running its destructors) and recycles it.
+    fn tear_down(&self, task: &Rc<TaskCell>) {
+        task.cancelled.set(true);
+        task.unwinding.set(true);
+        let coroutine = task.coroutine.borrow_mut().take();
+        if let Some(mut coroutine) = coroutine {
+            let stack = task.stack.get();
+            overflow::enter(&task.owner, &stack);
+            self.current.replace(Some(task.clone()));
+            let unwound = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
+            self.current.replace(None);
+            overflow::leave();
+            if unwound.is_err() {
+                eprintln!(
+                    "green: a destructor of coroutine {} (id {}) panicked while the runtime was \
+                     shutting down; the panic was discarded",
+                    task.owner.name.as_deref().unwrap_or("<unnamed>"),
+                    task.owner.id
+                );
+            }
+            self.recycle(coroutine, task);
+        }
+        task.state.set(State::Done);
+        task.join_waiter.borrow_mut().take();
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        // Reached normally after `shutdown`; on a panic out of `run`, tear
+        // down what is left so no coroutine outlives its stack pool.
+        if !self.tasks.borrow().is_empty() {
+            self.shutdown();
+        }
+    }
+}
+
+/// Whether the caller runs inside a coroutine of a green runtime.
+pub(crate) fn in_coroutine() -> bool {
+    Scheduler::with(|s| s.has_current()).unwrap_or(false)
+}

@@ -1,0 +1,173 @@
+//! The scheduler's record of one coroutine.
+//!
+//! # States
+//!
+//! A task is in exactly one of these states (`TaskCell::state`):
+//!
+//! 1. **Runnable**: it sits in its scheduler's run queue, exactly once.
+//!    Entered at spawn, by [`crate::yield_now`], and by the one wake-up that
+//!    ends a park.
+//! 2. **Running**: the scheduler has switched to it; it is the scheduler's
+//!    current task. Only a running task may park, yield or finish.
+//! 3. **Parked**: it is suspended inside [`crate::park::park`], in no run
+//!    queue. Any number of [`crate::park::Waker`]s for this park may exist
+//!    (an I/O wait list, a timer, a join handle); the first to call `wake`
+//!    moves it to Runnable and every later one is a no-op.
+//! 4. **Done**: its closure returned or panicked; its result is in the join
+//!    packet and its stack is back in the pool.
+//!
+//! ```text
+//!   spawn ──> Runnable ──resume──> Running ──return/panic──> Done
+//!                ^  ^                │  │
+//!                │  └──yield_now─────┘  │ park
+//!                │                      v
+//!                └───────first wake── Parked
+//! ```
+//!
+//! # Who touches which field
+//!
+//! | field | written by | when |
+//! |---|---|---|
+//! | `state` | the scheduler (→ Running, → Done), the task itself (→ Parked, → Runnable on yield), a waker (Parked → Runnable) | on the owning thread only |
+//! | `epoch` | the task itself, when a park ends | Running |
+//! | `pending` | a waker that finds the task Running in the same epoch | Running |
+//! | `reason` | the waker that wins | Parked → Runnable |
+//! | `coroutine` | the scheduler | resume, finish, teardown |
+//! | `join_waiter` | a joining task (set), the scheduler (take, at Done) | any |
+//!
+//! Everything is `Cell`/`RefCell` because a task never leaves the thread
+//! that spawned it: `TaskCell` is `!Send`, and so is everything holding it.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use corosensei::{Coroutine, Yielder};
+
+use crate::park::{WakeReason, Waker};
+use crate::stack::{Stack, StackBounds};
+use crate::stack::overflow::Owner;
+
+/// The coroutine type every task runs as: resumed with nothing (the wake
+/// reason is left in the cell), suspends with nothing (the task has already
+/// arranged its own wake-up), returns nothing (the result goes to the join
+/// packet).
+pub(crate) type TaskCoroutine = Coroutine<(), (), (), Stack>;
+
+/// The yielder a task suspends itself with.
+pub(crate) type TaskYielder = Yielder<(), ()>;
+
+/// See the module documentation for the meaning of each state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// In the run queue.
+    Runnable,
+    /// Being executed by the scheduler.
+    Running,
+    /// Suspended in `park`, waiting for a wake-up.
+    Parked,
+    /// Finished.
+    Done,
+}
+
+/// A unique identifier of a coroutine within the process.
+///
+/// Ids are never reused. The main coroutine of the first runtime is not
+/// necessarily id 1: ids are shared by all runtimes in the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(u64);
+
+impl TaskId {
+    /// The next unused id.
+    pub(crate) fn next() -> TaskId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number, for logs and metrics.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The scheduler's record of one coroutine.
+pub(crate) struct TaskCell {
+    /// Who this task is: id and name, for `current()`, errors and reports.
+    pub(crate) owner: Owner,
+    /// The task's place in its scheduler's registry of live tasks.
+    pub(crate) registry_key: Cell<usize>,
+    /// Where the task is in its life (see the module documentation).
+    pub(crate) state: Cell<State>,
+    /// Counts the parks this task has completed. A waker is made for one
+    /// epoch and is ignored once the epoch has moved on, which is what
+    /// makes a late timer or a second I/O event harmless.
+    pub(crate) epoch: Cell<u32>,
+    /// A wake-up that arrived while the task was still running in the epoch
+    /// the waker was made for (after registering the waker, before parking).
+    /// `park` consumes it instead of suspending.
+    pub(crate) pending: Cell<Option<WakeReason>>,
+    /// Why the last park ended, written by the waker that won.
+    pub(crate) reason: Cell<WakeReason>,
+    /// Cancellation has been requested: every park returns
+    /// [`WakeReason::Cancelled`] from now on (level-triggered).
+    pub(crate) cancelled: Cell<bool>,
+    /// The task is being force-unwound at runtime shutdown; its panic
+    /// boundary must let corosensei's unwind payload through.
+    pub(crate) unwinding: Cell<bool>,
+    /// The task's yielder, recorded when its coroutine first runs. Points
+    /// into the task's own stack and is valid while the coroutine lives.
+    pub(crate) yielder: Cell<*const TaskYielder>,
+    /// Where the task's stack lies, for overflow checks and reports.
+    pub(crate) stack: Cell<StackBounds>,
+    /// The coroutine itself; `None` before spawn finishes and after Done.
+    pub(crate) coroutine: RefCell<Option<TaskCoroutine>>,
+    /// A task waiting in `JoinHandle::join` for this one to finish.
+    pub(crate) join_waiter: RefCell<Option<Waker>>,
+}
+
+impl TaskCell {
+    /// A task that has not been given its coroutine yet.
+    pub(crate) fn new(name: Option<Arc<str>>) -> TaskCell {
+        TaskCell {
+            owner: Owner { id: TaskId::next().0, name },
+            registry_key: Cell::new(usize::MAX),
+            state: Cell::new(State::Runnable),
+            epoch: Cell::new(0),
+            pending: Cell::new(None),
+            reason: Cell::new(WakeReason::Ready),
+            cancelled: Cell::new(false),
+            unwinding: Cell::new(false),
+            yielder: Cell::new(std::ptr::null()),
+            stack: Cell::new(StackBounds::EMPTY),
+            coroutine: RefCell::new(None),
+            join_waiter: RefCell::new(None),
+        }
+    }
+
+    /// The task's id.
+    pub(crate) fn id(&self) -> TaskId {
+        TaskId(self.owner.id)
+    }
+
+    /// Whether the task has finished.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.get() == State::Done
+    }
+}
+
+impl std::fmt::Debug for TaskCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskCell")
+            .field("id", &self.owner.id)
+            .field("name", &self.owner.name)
+            .field("state", &self.state.get())
+            .field("epoch", &self.epoch.get())
+            .finish_non_exhaustive()
+    }
+}

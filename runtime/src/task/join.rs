@@ -1,0 +1,234 @@
+//! Joining a coroutine: [`JoinHandle`], [`JoinError`] and the packet the
+//! result travels in.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::cell::TaskCell;
+use super::{Task, TaskId};
+use crate::park::{self, WakeReason};
+use crate::scheduler;
+
+/// Where a finished task leaves its result for its [`JoinHandle`].
+pub(crate) struct Packet<T> {
+    /// The result, until the handle takes it.
+    result: RefCell<Option<Result<T, JoinError>>>,
+}
+
+impl<T> Packet<T> {
+    pub(crate) fn new() -> Packet<T> {
+        Packet { result: RefCell::new(None) }
+    }
+
+    pub(crate) fn set(&self, result: Result<T, JoinError>) {
+        *self.result.borrow_mut() = Some(result);
+    }
+
+    pub(crate) fn take(&self) -> Option<Result<T, JoinError>> {
+        self.result.borrow_mut().take()
+    }
+}
+
+/// An owned permission to wait for a coroutine and take its result.
+///
+/// Dropping the handle detaches the coroutine: it keeps running and its
+/// result is dropped when it finishes. A `JoinHandle` cannot leave the
+/// thread of the runtime that made it:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// green::run(|| send(green::spawn(|| 1)));
+/// ```
+pub struct JoinHandle<T> {
+    /// The task, to wait on its completion.
+    task: Rc<TaskCell>,
+    /// Where its result arrives.
+    packet: Rc<Packet<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(task: Rc<TaskCell>, packet: Rc<Packet<T>>) -> JoinHandle<T> {
+        JoinHandle { task, packet }
+    }
+
+    /// Waits for the coroutine to finish and returns its result.
+    ///
+    /// Parks the calling coroutine (not the thread) until then. A panic in
+    /// the joined coroutine comes back as a [`JoinError`] carrying the panic
+    /// payload and the coroutine's name; it never reaches the joiner or the
+    /// scheduler on its own.
+    ///
+    /// # Errors
+    ///
+    /// * The coroutine panicked: [`JoinError::is_panic`].
+    /// * The coroutine was cancelled before it finished (for example because
+    ///   the runtime shut down): [`JoinError::is_cancelled`].
+    ///
+    /// # Panics
+    ///
+    /// If a coroutine tries to join itself, which could never finish.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sum = green::run(|| {
+    ///     let handles: Vec<_> = (1..=3).map(|i| green::spawn(move || i * 10)).collect();
+    ///     handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+    /// });
+    /// assert_eq!(sum, 60);
+    /// ```
+    pub fn join(self) -> Result<T, JoinError> {
+        loop {
+            if let Some(result) = self.packet.take() {
+                return result;
+            }
+            if self.task.is_done() || !scheduler::in_coroutine() {
+                return Err(JoinError::cancelled(&self.task));
+            }
+            let waker = park::waker();
+            assert!(
+                !waker.is_for(&self.task),
+                "coroutine {} (id {}) tried to join itself, which would never finish",
+                self.task.owner.name.as_deref().unwrap_or("<unnamed>"),
+                self.task.owner.id
+            );
+            *self.task.join_waiter.borrow_mut() = Some(waker);
+            if park::park(None) == WakeReason::Cancelled {
+                self.task.join_waiter.borrow_mut().take();
+                if let Some(result) = self.packet.take() {
+                    return result;
+                }
+                return Err(JoinError::cancelled(&self.task));
+            }
+        }
+    }
+
+    /// Whether the coroutine has finished (its result is ready).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_done()
+    }
+
+    /// The coroutine's identity.
+    pub fn task(&self) -> Task {
+        Task::from_cell(&self.task)
+    }
+
+    /// The coroutine's id.
+    pub fn id(&self) -> TaskId {
+        self.task.id()
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.task.owner.id)
+            .field("name", &self.task.owner.name)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Why [`JoinHandle::join`] has no value: the coroutine panicked or was
+/// cancelled.
+pub struct JoinError {
+    /// What went wrong.
+    repr: Repr,
+    /// Id of the coroutine that failed.
+    id: TaskId,
+    /// Its name, if it had one.
+    name: Option<Arc<str>>,
+}
+
+/// The two ways a coroutine can fail to produce a value.
+enum Repr {
+    /// It panicked; the payload is what `panic!` was given.
+    Panic(Box<dyn Any + Send + 'static>),
+    /// It was cancelled (or torn down at runtime shutdown) first.
+    Cancelled,
+}
+
+impl JoinError {
+    pub(crate) fn panicked(payload: Box<dyn Any + Send + 'static>, task: &TaskCell) -> JoinError {
+        JoinError { repr: Repr::Panic(payload), id: task.id(), name: task.owner.name.clone() }
+    }
+
+    pub(crate) fn cancelled(task: &TaskCell) -> JoinError {
+        JoinError { repr: Repr::Cancelled, id: task.id(), name: task.owner.name.clone() }
+    }
+
+    /// Whether the coroutine panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// Whether the coroutine was cancelled before it finished.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// Id of the coroutine that failed.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// Name of the coroutine that failed, if it had one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The panic message, if the coroutine panicked with a string (as
+    /// `panic!("...")` does).
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Panic(payload) => payload
+                .downcast_ref::<&'static str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
+            Repr::Cancelled => None,
+        }
+    }
+
+    /// The panic payload, to re-raise it with
+    /// [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    ///
+    /// If the coroutine was cancelled rather than panicking.
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic().unwrap_or_else(|err| panic!("{err} has no panic payload"))
+    }
+
+    /// The panic payload, or the error itself if the coroutine was
+    /// cancelled.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic(payload) => Ok(payload),
+            Repr::Cancelled => Err(self),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "coroutine '{}' (id {})", self.name().unwrap_or("<unnamed>"), self.id)?;
+        match &self.repr {
+            Repr::Panic(_) => match self.panic_message() {
+                Some(message) => write!(f, " panicked: {message}"),
+                None => write!(f, " panicked"),
+            },
+            Repr::Cancelled => write!(f, " was cancelled before it finished"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for JoinError {}

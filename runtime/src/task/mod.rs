@@ -1,0 +1,215 @@
+//! Coroutines: spawning, naming, joining, and finding out who is running.
+//!
+//! A coroutine (also called a task here) is a closure running on a stack of
+//! its own, scheduled cooperatively with the other coroutines of its
+//! runtime. It runs until it blocks (on I/O, a sleep, a join, ...) or calls
+//! [`yield_now`](crate::yield_now), and then the thread runs another.
+
+pub(crate) mod cell;
+mod join;
+
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::{Arc, Once};
+
+pub use cell::TaskId;
+pub use join::{JoinError, JoinHandle};
+pub(crate) use join::Packet;
+
+use crate::scheduler::Scheduler;
+use cell::{TaskCell, TaskYielder};
+
+/// Spawns a coroutine on the current runtime and returns a handle to join
+/// it.
+///
+/// The coroutine starts the next time the scheduler looks at its run queue
+/// (the caller keeps running until it blocks or yields). It runs on the
+/// calling thread and never moves to another, so `f` does not have to be
+/// `Send` and may capture `Rc`s and other thread-bound values.
+///
+/// # Panics
+///
+/// Outside a runtime (start one with [`run`](crate::run)), or if no stack
+/// can be allocated; [`Builder::spawn`] reports both as errors instead.
+///
+/// # Examples
+///
+/// ```
+/// green::run(|| {
+///     let shared = std::rc::Rc::new(5);
+///     let copy = shared.clone();
+///     let handle = green::spawn(move || *copy * 2);
+///     assert_eq!(handle.join().unwrap(), 10);
+/// });
+/// ```
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    match Builder::new().spawn(f) {
+        Ok(handle) => handle,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// Options for one coroutine: its name and stack size.
+///
+/// ```
+/// green::run(|| {
+///     let handle = green::task::Builder::new()
+///         .name("worker")
+///         .stack_size(64 * 1024)
+///         .spawn(|| green::current().name().map(str::to_owned))
+///         .expect("spawned");
+///     assert_eq!(handle.join().unwrap().as_deref(), Some("worker"));
+/// });
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    /// Name reported by [`current`], in join errors and overflow reports.
+    name: Option<Arc<str>>,
+    /// Usable stack size in bytes; the runtime's default when unset.
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// Options with no name and the runtime's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the coroutine.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// Sets the usable stack size in bytes, rounded up to whole pages. The
+    /// guard page below it comes on top.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns the coroutine on the current runtime.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime; or when no stack can be had (the error says which
+    /// limit was hit and how to raise it).
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let spawned = Scheduler::with(|s| {
+            let packet = Rc::new(Packet::new());
+            let size = self.stack_size.unwrap_or_else(|| s.default_stack_size());
+            let body = body(f, packet.clone());
+            // SAFETY: `f` and `T` are `'static`, so the coroutine borrows
+            // nothing that could end before it does.
+            let task = unsafe { s.spawn_unchecked(self.name, size, body) }?;
+            Ok(JoinHandle::new(task, packet))
+        });
+        spawned.unwrap_or_else(|| {
+            Err(io::Error::other(
+                "green::spawn called outside a green runtime: start one with green::run(|| ...) \
+                 and spawn from inside it",
+            ))
+        })
+    }
+}
+
+/// The body every coroutine runs: records its yielder, runs `f` behind a
+/// panic boundary and leaves the outcome in `packet`.
+pub(crate) fn body<F, T>(f: F, packet: Rc<Packet<T>>) -> impl FnOnce(&TaskYielder, ())
+where
+    F: FnOnce() -> T,
+{
+    move |yielder: &TaskYielder, ()| {
+        Scheduler::with(|s| s.set_yielder(yielder));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+        let result = match outcome {
+            Ok(value) => Ok(value),
+            Err(payload) => {
+                let task = Scheduler::with(|s| s.current_task()).expect("a task runs in its runtime");
+                if task.unwinding.get() {
+                    // Torn down at shutdown: let corosensei's unwind through.
+                    drop(task);
+                    panic::resume_unwind(payload);
+                }
+                Err(JoinError::panicked(payload, &task))
+            }
+        };
+        packet.set(result);
+    }
+}
+
+/// The identity of a coroutine: its id and name.
+///
+/// ```
+/// green::run(|| {
+///     let me = green::current();
+///     assert_eq!(me.name(), Some("main"));
+///     let child = green::spawn(|| green::current().id());
+///     assert_ne!(child.join().unwrap(), me.id());
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// The coroutine's id.
+    id: TaskId,
+    /// Its name, if it has one.
+    name: Option<Arc<str>>,
+}
+
+impl Task {
+    pub(crate) fn from_cell(cell: &TaskCell) -> Task {
+        Task { id: cell.id(), name: cell.owner.name.clone() }
+    }
+
+    /// The coroutine's id, unique in the process.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The coroutine's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// The coroutine that calls it.
+///
+/// # Panics
+///
+/// Outside a coroutine; [`try_current`] returns `None` there instead.
+pub fn current() -> Task {
+    try_current().expect("green::current called outside a coroutine (start one with green::run)")
+}
+
+/// The coroutine that calls it, or `None` on a plain thread.
+pub fn try_current() -> Option<Task> {
+    Scheduler::with(|s| s.has_current().then(|| Task::from_cell(&s.current_task()))).flatten()
+}
+
+/// Installs (once per process) a panic hook that says which coroutine
+/// panicked before the standard report, which only names the OS thread.
+pub(crate) fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if let Some(task) = try_current() {
+                eprintln!(
+                    "green: coroutine '{}' (id {}) panicked:",
+                    task.name().unwrap_or("<unnamed>"),
+                    task.id()
+                );
+            }
+            previous(info);
+        }));
+    });
+}
