@@ -108,7 +108,7 @@ impl Waker {
 
 impl std::fmt::Debug for Waker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waker").field("task", &self.task.owner.id).field("epoch", &self.epoch).finish()
+        f.debug_struct("Waker").field("task", &self.task.info.owner.id).field("epoch", &self.epoch).finish()
     }
 }
 

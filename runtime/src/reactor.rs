@@ -34,8 +34,8 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use polling::{Event, Events, PollMode, Poller};
@@ -151,7 +151,8 @@ impl Reactor {
     pub(crate) fn register(&self, fd: RawFd) -> io::Result<Registered> {
         let generation = self.next_generation.get();
         self.next_generation.set(generation.wrapping_add(1).max(1));
-        let index = self.sources.borrow_mut().insert(Source { generation, readers: Vec::new(), writers: Vec::new() });
+        let index =
+            self.sources.borrow_mut().insert(Source { generation, readers: Vec::new(), writers: Vec::new() });
         if index > 0xffff_ffff {
             self.sources.borrow_mut().remove(index);
             return Err(io::Error::other("green: more than 2^32 descriptors registered with one runtime"));
@@ -193,7 +194,12 @@ impl Reactor {
 
     /// Parks the running task until `key` is ready for `interest`, the
     /// deadline passes, or the task is cancelled.
-    pub(crate) fn wait(&self, registered: &Registered, interest: Interest, deadline: Option<Instant>) -> WakeReason {
+    pub(crate) fn wait(
+        &self,
+        registered: &Registered,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> WakeReason {
         let (index, generation) = decode(registered.key);
         {
             let mut sources = self.sources.borrow_mut();

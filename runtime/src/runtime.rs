@@ -74,7 +74,11 @@ impl Builder {
     /// Default options: [`DEFAULT_STACK_SIZE`], main coroutine named
     /// `"main"`, [`Protection::Auto`].
     pub fn new() -> Builder {
-        Builder { stack_size: DEFAULT_STACK_SIZE, name: Some(Arc::from("main")), protection: Protection::Auto }
+        Builder {
+            stack_size: DEFAULT_STACK_SIZE,
+            name: Some(Arc::from("main")),
+            protection: Protection::Auto,
+        }
     }
 
     /// Sets the default usable stack size in bytes of every coroutine of

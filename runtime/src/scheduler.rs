@@ -59,6 +59,15 @@ thread_local! {
     static CURRENT: Cell<*const Scheduler> = const { Cell::new(ptr::null()) };
 }
 
+/// What a task tells the loop when it switches out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Switch {
+    /// It called `yield_now`: put it at the back of the run queue.
+    Yield,
+    /// It parked: a waker will queue it.
+    Park,
+}
+
 /// Settings a runtime was built with.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -200,7 +209,7 @@ impl Scheduler {
     {
         let stack = self.stacks.borrow_mut().get(stack_size)?;
         let task = Rc::new(TaskCell::new(name));
-        task.stack.set(stack.bounds());
+        task.info.stack.set(stack.bounds());
         // SAFETY: forwarded to this function's caller (see `# Safety`).
         let coroutine = unsafe { TaskCoroutine::with_stack_unchecked(stack, body) };
         *task.coroutine.borrow_mut() = Some(coroutine);
@@ -229,7 +238,7 @@ impl Scheduler {
                 budget -= 1;
                 if budget == 0 {
                     budget = EVENT_INTERVAL;
-                    self.poll(Some(Duration::ZERO));
+                    self.poll_if_waiting();
                 }
             }
             let timeout = {
@@ -240,6 +249,9 @@ impl Scheduler {
                 }
                 timers.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
             };
+            if timeout.is_none_or(|t| !t.is_zero()) {
+                self.stacks.borrow_mut().trim();
+            }
             self.poll(timeout);
         }
     }
@@ -250,9 +262,19 @@ impl Scheduler {
         panic!(
             "green: deadlock: all {parked} coroutines (main coroutine {:?}, id {}) are parked and \
              nothing can wake them: no timer is armed and no I/O is awaited",
-            main.owner.name.as_deref().unwrap_or("<unnamed>"),
-            main.owner.id
+            main.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+            main.info.owner.id
         );
+    }
+
+    /// The non-blocking poll between task switches: skipped entirely (no
+    /// syscall, no clock read) when no task waits for I/O or a timer.
+    fn poll_if_waiting(&self) {
+        if self.reactor.waiters() > 0 {
+            self.poll(Some(Duration::ZERO));
+        } else if self.timers.borrow().len() > 0 {
+            self.fire_timers();
+        }
     }
 
     /// Waits for I/O up to `timeout` (None = until an event), then wakes
@@ -265,12 +287,19 @@ impl Scheduler {
         for waker in due.drain(..) {
             waker.wake(WakeReason::Ready);
         }
-        let has_timers = self.timers.borrow().len() > 0;
-        if has_timers {
-            self.timers.borrow_mut().expire(Instant::now(), &mut due);
-            for waker in due.drain(..) {
-                waker.wake(WakeReason::TimedOut);
-            }
+        self.due.replace(due);
+        self.fire_timers();
+    }
+
+    /// Wakes the tasks whose deadlines have passed.
+    fn fire_timers(&self) {
+        if self.timers.borrow().len() == 0 {
+            return;
+        }
+        let mut due = self.due.take();
+        self.timers.borrow_mut().expire(Instant::now(), &mut due);
+        for waker in due.drain(..) {
+            waker.wake(WakeReason::TimedOut);
         }
         self.due.replace(due);
     }
@@ -278,22 +307,34 @@ impl Scheduler {
     /// Switches to `task` until it parks, yields or finishes.
     fn run_task(&self, task: Rc<TaskCell>) {
         task.state.set(State::Running);
-        let stack = task.stack.get();
-        overflow::enter(&task.owner, &stack);
-        let previous = self.current.replace(Some(task.clone()));
+        let cell: *const TaskCell = Rc::as_ptr(&task);
+        overflow::enter(&task.info);
+        let previous = self.current.replace(Some(task));
         debug_assert!(previous.is_none(), "run_task is not re-entrant");
+        // SAFETY: the `Rc` just moved into `self.current` keeps the task
+        // alive until it is taken back below; nothing else clears `current`.
+        let running = unsafe { &*cell };
         let result = {
-            let mut coroutine = task.coroutine.borrow_mut();
+            // The task's own coroutine cell, not scheduler state: the
+            // coroutine never touches it, so holding it across the switch
+            // cannot conflict.
+            let mut coroutine = running.coroutine.borrow_mut();
             let coroutine = coroutine.as_mut().expect("a runnable task has a coroutine");
             coroutine.resume(())
         };
-        self.current.replace(None);
+        let task = self.current.take().expect("the running task is still current");
         overflow::leave();
+        let stack = task.info.stack.get();
         if !stack.canary_top_intact() {
-            overflow::report_canary(&task.owner, &stack);
+            overflow::report_canary(&task.info.owner, &stack);
         }
         match result {
-            CoroutineResult::Yield(()) => {}
+            CoroutineResult::Yield(Switch::Yield) => {
+                task.state.set(State::Runnable);
+                self.run_queue.borrow_mut().push_back(task);
+            }
+            // Whoever wakes it holds it now.
+            CoroutineResult::Yield(Switch::Park) => {}
             CoroutineResult::Return(()) => self.finish(&task),
         }
     }
@@ -314,7 +355,7 @@ impl Scheduler {
 
     fn recycle(&self, coroutine: TaskCoroutine, task: &TaskCell) {
         let stack: Stack = coroutine.into_stack();
-        self.stacks.borrow_mut().put(stack, &task.owner);
+        self.stacks.borrow_mut().put(stack, &task.info.owner);
     }
 
     /// See [`park::park`].
@@ -339,7 +380,7 @@ impl Scheduler {
         }
         let timer = deadline.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(task.clone())));
         task.state.set(State::Parked);
-        self.suspend(task);
+        self.suspend(task, Switch::Park);
         let reason = task.reason.get();
         if let Some(timer) = timer {
             if reason != WakeReason::TimedOut {
@@ -354,21 +395,24 @@ impl Scheduler {
         if self.shutting_down.get() {
             return;
         }
-        let task = self.current_task();
-        task.state.set(State::Runnable);
-        self.run_queue.borrow_mut().push_back(task.clone());
-        self.suspend(&task);
+        let current = self.current.borrow();
+        let Some(task) = current.as_ref() else { return };
+        let yielder = task.yielder.get();
+        drop(current);
+        // SAFETY: as in `suspend`: the yielder lives on the running task's
+        // own stack, which is live while it runs.
+        unsafe { &*yielder }.suspend(Switch::Yield);
     }
 
     /// Switches from the running task back to the loop. The task must have
-    /// arranged its wake-up (or queued itself) first.
-    fn suspend(&self, task: &TaskCell) {
+    /// arranged its wake-up first.
+    fn suspend(&self, task: &TaskCell, why: Switch) {
         let yielder = task.yielder.get();
         debug_assert!(!yielder.is_null(), "a running task has recorded its yielder");
         // SAFETY: the yielder lives on this task's own stack (recorded by
         // `task::body` when the coroutine started) and the task is running,
         // so its stack is live; only this task suspends through it.
-        unsafe { &*yielder }.suspend(());
+        unsafe { &*yielder }.suspend(why);
     }
 
     /// Records the running task's yielder; called once when it starts.
@@ -406,8 +450,7 @@ impl Scheduler {
         task.unwinding.set(true);
         let coroutine = task.coroutine.borrow_mut().take();
         if let Some(mut coroutine) = coroutine {
-            let stack = task.stack.get();
-            overflow::enter(&task.owner, &stack);
+            overflow::enter(&task.info);
             self.current.replace(Some(task.clone()));
             let unwound = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
             self.current.replace(None);
@@ -416,8 +459,8 @@ impl Scheduler {
                 eprintln!(
                     "green: a destructor of coroutine {} (id {}) panicked while the runtime was \
                      shutting down; the panic was discarded",
-                    task.owner.name.as_deref().unwrap_or("<unnamed>"),
-                    task.owner.id
+                    task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+                    task.info.owner.id
                 );
             }
             self.recycle(coroutine, task);

@@ -179,8 +179,9 @@ mod tests {
     fn cancel_removes_from_the_middle_and_stale_keys_are_ignored() {
         let t0 = Instant::now();
         let mut timers = Timers::default();
-        let keys: Vec<_> =
-            (0..100u32).map(|i| timers.insert(t0 + Duration::from_millis(u64::from(i * 7 % 100)), i)).collect();
+        let keys: Vec<_> = (0..100u32)
+            .map(|i| timers.insert(t0 + Duration::from_millis(u64::from(i * 7 % 100)), i))
+            .collect();
         for key in keys.iter().step_by(3) {
             timers.cancel(*key);
         }

@@ -49,49 +49,37 @@ impl Owner {
     }
 }
 
-/// The coroutine running on this thread, as the signal handler sees it.
-#[derive(Clone, Copy)]
-struct Running {
-    /// First byte of the running stack's guard page.
-    guard_start: usize,
-    /// One past the last byte of that guard page.
-    guard_end: usize,
-    /// Usable size of the running stack.
-    size: usize,
-    /// Id of the running coroutine.
-    id: u64,
-    /// Start of its name (kept alive by the task while it runs), or null.
-    name: *const u8,
-    /// Length of its name in bytes.
-    name_len: usize,
+/// What the signal handler needs to know about the running coroutine,
+/// kept by its task for as long as the task lives.
+#[derive(Debug)]
+pub(crate) struct Running {
+    /// Who the coroutine is.
+    pub(crate) owner: Owner,
+    /// Where its stack lies.
+    pub(crate) stack: Cell<StackBounds>,
 }
-
-const NOT_RUNNING: Running =
-    Running { guard_start: 0, guard_end: 0, size: 0, id: 0, name: ptr::null(), name_len: 0 };
 
 thread_local! {
     /// Set by [`enter`] before the scheduler switches into a coroutine and
-    /// reset by [`leave`] after it switches back.
-    static RUNNING: Cell<Running> = const { Cell::new(NOT_RUNNING) };
+    /// reset by [`leave`] after it switches back: one pointer write each.
+    static RUNNING: Cell<*const Running> = const { Cell::new(ptr::null()) };
 
     /// The alternate signal stack this module installed for this thread, if
     /// the thread had none.
     static ALT_STACK: AltStack = const { AltStack { base: Cell::new(0), len: Cell::new(0) } };
 }
 
-/// Publishes that `owner` is about to run on `stack`.
-pub(crate) fn enter(owner: &Owner, stack: &StackBounds) {
-    let (guard_start, guard_end) = stack.guard_range();
-    let (name, name_len) = match &owner.name {
-        Some(name) => (name.as_ptr(), name.len()),
-        None => (ptr::null(), 0),
-    };
-    RUNNING.set(Running { guard_start, guard_end, size: stack.size(), id: owner.id, name, name_len });
+/// Publishes that the coroutine described by `running` is about to run. The
+/// caller keeps `running` alive until [`leave`].
+#[inline]
+pub(crate) fn enter(running: &Running) {
+    RUNNING.set(running);
 }
 
 /// Publishes that no coroutine runs on this thread any more.
+#[inline]
 pub(crate) fn leave() {
-    RUNNING.set(NOT_RUNNING);
+    RUNNING.set(ptr::null());
 }
 
 /// The handler that was installed for `SIGSEGV` before ours.
@@ -193,21 +181,27 @@ extern "C" fn handle_segv(signal: libc::c_int, info: *mut libc::siginfo_t, conte
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let address = unsafe { (*info).si_addr() } as usize;
     let running = RUNNING.get();
-    if running.guard_start <= address && address < running.guard_end {
-        let name: &[u8] = if running.name.is_null() {
-            b"<unnamed>"
-        } else {
-            // SAFETY: the name is owned by the running task, which is alive
-            // while it runs; `enter` recorded its exact length.
-            unsafe { std::slice::from_raw_parts(running.name, running.name_len) }
+    if running.is_null() {
+        return chain(signal, info, context);
+    }
+    // SAFETY: the scheduler keeps the task (and so its `Running`) alive
+    // from `enter` to `leave`, and a fault on this thread between the two
+    // interrupts that task.
+    let running = unsafe { &*running };
+    let stack = running.stack.get();
+    let (guard_start, guard_end) = stack.guard_range();
+    if guard_start <= address && address < guard_end {
+        let name: &[u8] = match &running.owner.name {
+            Some(name) => name.as_bytes(),
+            None => b"<unnamed>",
         };
         let mut message = Message::new();
         message.push(b"\ncoroutine '");
         message.push(name);
         message.push(b"' (id ");
-        message.push_number(running.id);
+        message.push_number(running.owner.id);
         message.push(b") has overflowed its stack of ");
-        message.push_number(running.size as u64);
+        message.push_number(stack.size() as u64);
         message.push(
             b" bytes\nfatal runtime error: stack overflow; raise the stack size with \
               green::task::Builder::stack_size or green::Builder::stack_size\n",

@@ -1,25 +1,35 @@
 //! The stack pool: stacks of finished coroutines wait here for the next
 //! spawn, so that steady-state spawning maps and unmaps nothing.
 
-use std::collections::HashMap;
 use std::io;
 
 use super::region::Region;
 use super::{Protection, Stack, overflow, page_size};
 
-/// Free stacks kept warm (memory left in place) per size; stacks released
-/// beyond this have their memory returned to the kernel with
-/// `MADV_DONTNEED` but keep their address range, so reusing them costs page
-/// faults, not mappings.
+/// Free stacks per size whose memory stays in place. When the runtime goes
+/// idle, the memory of free stacks beyond this is returned to the kernel
+/// with `MADV_DONTNEED`; they keep their address range, so reusing them
+/// later costs page faults, not mappings.
 const WARM_STACKS: usize = 1024;
+
+/// The free stacks of one size.
+#[derive(Debug)]
+struct SizeClass {
+    /// Usable size of every stack in this class.
+    size: usize,
+    /// Free stacks whose memory is in place, most recently released last.
+    warm: Vec<Stack>,
+    /// Free stacks whose memory was returned to the kernel.
+    cold: Vec<Stack>,
+}
 
 /// The stacks of one runtime. Owned by the scheduler; dropped after every
 /// coroutine.
 #[derive(Debug)]
 pub(crate) struct StackPool {
-    /// Free stacks by usable size (a multiple of the page size), most
-    /// recently released last.
-    free: HashMap<usize, Vec<Stack>>,
+    /// Free stacks by usable size (a multiple of the page size). Programs
+    /// use one or two sizes, so a short list beats a hash map.
+    classes: Vec<SizeClass>,
     /// Every region this pool has mapped; unmapped when the pool drops.
     regions: Vec<Region>,
     /// How guard pages are protected (see [`Protection`]).
@@ -29,7 +39,7 @@ pub(crate) struct StackPool {
 impl StackPool {
     /// An empty pool that will protect stacks as `protection` says.
     pub(crate) fn new(protection: Protection) -> Self {
-        StackPool { free: HashMap::new(), regions: Vec::new(), protection }
+        StackPool { classes: Vec::new(), regions: Vec::new(), protection }
     }
 
     /// Rounds a requested size up to what the pool hands out.
@@ -38,17 +48,30 @@ impl StackPool {
         size.max(page).div_ceil(page) * page
     }
 
+    fn class(&mut self, size: usize) -> &mut SizeClass {
+        let index = match self.classes.iter().position(|c| c.size == size) {
+            Some(index) => index,
+            None => {
+                self.classes.push(SizeClass { size, warm: Vec::new(), cold: Vec::new() });
+                self.classes.len() - 1
+            }
+        };
+        &mut self.classes[index]
+    }
+
     /// A stack with at least `size` usable bytes: a recycled one if any is
-    /// free, else one from a freshly mapped region.
+    /// free (warm ones first), else one from a freshly mapped region.
     pub(crate) fn get(&mut self, size: usize) -> io::Result<Stack> {
         let size = Self::round_size(size);
-        let free = self.free.entry(size).or_default();
-        if let Some(stack) = free.pop() {
+        let protection = self.protection;
+        let class = self.class(size);
+        if let Some(stack) = class.warm.pop().or_else(|| class.cold.pop()) {
             return Ok(stack);
         }
-        let region = Region::allocate(size, self.protection, free)?;
+        let region = Region::allocate(size, protection, &mut class.warm)?;
+        let stack = class.warm.pop().expect("a new region holds at least one stack");
         self.regions.push(region);
-        Ok(free.pop().expect("a new region holds at least one stack"))
+        Ok(stack)
     }
 
     /// Takes back the stack of a finished coroutine.
@@ -59,22 +82,32 @@ impl StackPool {
         if !stack.bounds().canary_intact() {
             overflow::report_canary(owner, &stack.bounds());
         }
-        let free = self.free.entry(stack.size()).or_default();
-        if free.len() >= WARM_STACKS {
-            // SAFETY: the usable part of the stack lies inside a region this
-            // pool owns and no coroutine runs on it any more; DONTNEED on a
-            // private anonymous mapping only drops its contents.
-            unsafe {
-                libc::madvise(stack.bounds().limit as *mut libc::c_void, stack.size(), libc::MADV_DONTNEED)
-            };
+        self.class(stack.size()).warm.push(stack);
+    }
+
+    /// Returns the memory of free stacks beyond [`WARM_STACKS`] per size to
+    /// the kernel. Called when the runtime is about to sleep, so the
+    /// syscalls never delay a ready coroutine.
+    pub(crate) fn trim(&mut self) {
+        for class in &mut self.classes {
+            while class.warm.len() > WARM_STACKS {
+                let Some(stack) = class.warm.pop() else { break };
+                let bounds = stack.bounds();
+                // SAFETY: the usable part of the stack lies inside a region
+                // this pool owns and no coroutine runs on it; DONTNEED on a
+                // private anonymous mapping only drops its contents.
+                unsafe {
+                    libc::madvise(bounds.limit as *mut libc::c_void, stack.size(), libc::MADV_DONTNEED)
+                };
+                class.cold.push(stack);
+            }
         }
-        free.push(stack);
     }
 
     /// Stacks currently free, all sizes together.
     #[cfg(test)]
     pub(crate) fn free_count(&self) -> usize {
-        self.free.values().map(Vec::len).sum()
+        self.classes.iter().map(|c| c.warm.len() + c.cold.len()).sum()
     }
 
     /// Regions mapped so far.
@@ -115,6 +148,33 @@ mod tests {
             pool.put(s, &owner);
         }
         assert_eq!(pool.free_count(), 2 * STACKS_PER_REGION);
+    }
+
+    #[test]
+    fn trim_keeps_stacks_but_not_their_memory() {
+        let mut pool = StackPool::new(Protection::Auto);
+        let owner = overflow::Owner::for_test();
+        let stacks: Vec<_> = (0..WARM_STACKS + 3).map(|_| pool.get(4096).unwrap()).collect();
+        for s in stacks {
+            // Dirty the top word, as a coroutine would.
+            // SAFETY: the word lies inside the usable part of a stack this
+            // test owns.
+            unsafe { ((s.bounds().base - 8) as *mut u64).write(7) };
+            pool.put(s, &owner);
+        }
+        let regions = pool.region_count();
+        let free = pool.free_count();
+        pool.trim();
+        assert_eq!(pool.free_count(), free, "trimming keeps every stack");
+        assert_eq!(pool.class(4096).cold.len(), free - WARM_STACKS);
+        let cold = pool.class(4096).cold[0].bounds();
+        // SAFETY: as above; DONTNEED made the page read back as zero.
+        assert_eq!(unsafe { ((cold.base - 8) as *const u64).read() }, 0);
+        let reused: Vec<_> = (0..WARM_STACKS + 3).map(|_| pool.get(4096).unwrap()).collect();
+        assert_eq!(pool.region_count(), regions, "reuse maps nothing");
+        for s in reused {
+            pool.put(s, &owner);
+        }
     }
 
     #[test]

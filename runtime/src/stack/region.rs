@@ -100,7 +100,12 @@ impl Region {
             let guard_start = region.start + i * slot;
             let protection = region.protect(guard_start, page, wanted)?;
             out.push(Stack {
-                bounds: StackBounds { base: guard_start + slot, limit: guard_start + page, guard_start, protection },
+                bounds: StackBounds {
+                    base: guard_start + slot,
+                    limit: guard_start + page,
+                    guard_start,
+                    protection,
+                },
             });
         }
         // Hand stacks out lowest address first: pop() takes from the end.

@@ -45,17 +45,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use corosensei::{Coroutine, Yielder};
 
 use crate::park::{WakeReason, Waker};
+use crate::scheduler::Switch;
+use crate::stack::overflow::{Owner, Running};
 use crate::stack::{Stack, StackBounds};
-use crate::stack::overflow::Owner;
 
 /// The coroutine type every task runs as: resumed with nothing (the wake
-/// reason is left in the cell), suspends with nothing (the task has already
-/// arranged its own wake-up), returns nothing (the result goes to the join
-/// packet).
-pub(crate) type TaskCoroutine = Coroutine<(), (), (), Stack>;
+/// reason is left in the cell), suspends saying whether it yielded or
+/// parked, returns nothing (the result goes to the join packet).
+pub(crate) type TaskCoroutine = Coroutine<(), Switch, (), Stack>;
 
 /// The yielder a task suspends itself with.
-pub(crate) type TaskYielder = Yielder<(), ()>;
+pub(crate) type TaskYielder = Yielder<(), Switch>;
 
 /// See the module documentation for the meaning of each state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +98,9 @@ impl std::fmt::Display for TaskId {
 
 /// The scheduler's record of one coroutine.
 pub(crate) struct TaskCell {
-    /// Who this task is: id and name, for `current()`, errors and reports.
-    pub(crate) owner: Owner,
+    /// Who this task is and where its stack lies: for `current()`, errors
+    /// and overflow reports.
+    pub(crate) info: Running,
     /// The task's place in its scheduler's registry of live tasks.
     pub(crate) registry_key: Cell<usize>,
     /// Where the task is in its life (see the module documentation).
@@ -123,8 +124,6 @@ pub(crate) struct TaskCell {
     /// The task's yielder, recorded when its coroutine first runs. Points
     /// into the task's own stack and is valid while the coroutine lives.
     pub(crate) yielder: Cell<*const TaskYielder>,
-    /// Where the task's stack lies, for overflow checks and reports.
-    pub(crate) stack: Cell<StackBounds>,
     /// The coroutine itself; `None` before spawn finishes and after Done.
     pub(crate) coroutine: RefCell<Option<TaskCoroutine>>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
@@ -135,7 +134,10 @@ impl TaskCell {
     /// A task that has not been given its coroutine yet.
     pub(crate) fn new(name: Option<Arc<str>>) -> TaskCell {
         TaskCell {
-            owner: Owner { id: TaskId::next().0, name },
+            info: Running {
+                owner: Owner { id: TaskId::next().0, name },
+                stack: Cell::new(StackBounds::EMPTY),
+            },
             registry_key: Cell::new(usize::MAX),
             state: Cell::new(State::Runnable),
             epoch: Cell::new(0),
@@ -144,7 +146,6 @@ impl TaskCell {
             cancelled: Cell::new(false),
             unwinding: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
-            stack: Cell::new(StackBounds::EMPTY),
             coroutine: RefCell::new(None),
             join_waiter: RefCell::new(None),
         }
@@ -152,7 +153,7 @@ impl TaskCell {
 
     /// The task's id.
     pub(crate) fn id(&self) -> TaskId {
-        TaskId(self.owner.id)
+        TaskId(self.info.owner.id)
     }
 
     /// Whether the task has finished.
@@ -164,8 +165,8 @@ impl TaskCell {
 impl std::fmt::Debug for TaskCell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskCell")
-            .field("id", &self.owner.id)
-            .field("name", &self.owner.name)
+            .field("id", &self.info.owner.id)
+            .field("name", &self.info.owner.name)
             .field("state", &self.state.get())
             .field("epoch", &self.epoch.get())
             .finish_non_exhaustive()

@@ -92,8 +92,8 @@ impl<T> JoinHandle<T> {
             assert!(
                 !waker.is_for(&self.task),
                 "coroutine {} (id {}) tried to join itself, which would never finish",
-                self.task.owner.name.as_deref().unwrap_or("<unnamed>"),
-                self.task.owner.id
+                self.task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+                self.task.info.owner.id
             );
             *self.task.join_waiter.borrow_mut() = Some(waker);
             if park::park(None) == WakeReason::Cancelled {
@@ -125,8 +125,8 @@ impl<T> JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("id", &self.task.owner.id)
-            .field("name", &self.task.owner.name)
+            .field("id", &self.task.info.owner.id)
+            .field("name", &self.task.info.owner.name)
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -153,11 +153,11 @@ enum Repr {
 
 impl JoinError {
     pub(crate) fn panicked(payload: Box<dyn Any + Send + 'static>, task: &TaskCell) -> JoinError {
-        JoinError { repr: Repr::Panic(payload), id: task.id(), name: task.owner.name.clone() }
+        JoinError { repr: Repr::Panic(payload), id: task.id(), name: task.info.owner.name.clone() }
     }
 
     pub(crate) fn cancelled(task: &TaskCell) -> JoinError {
-        JoinError { repr: Repr::Cancelled, id: task.id(), name: task.owner.name.clone() }
+        JoinError { repr: Repr::Cancelled, id: task.id(), name: task.info.owner.name.clone() }
     }
 
     /// Whether the coroutine panicked.

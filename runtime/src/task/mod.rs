@@ -14,8 +14,8 @@ use std::rc::Rc;
 use std::sync::{Arc, Once};
 
 pub use cell::TaskId;
-pub use join::{JoinError, JoinHandle};
 pub(crate) use join::Packet;
+pub use join::{JoinError, JoinHandle};
 
 use crate::scheduler::Scheduler;
 use cell::{TaskCell, TaskYielder};
@@ -167,7 +167,7 @@ pub struct Task {
 
 impl Task {
     pub(crate) fn from_cell(cell: &TaskCell) -> Task {
-        Task { id: cell.id(), name: cell.owner.name.clone() }
+        Task { id: cell.id(), name: cell.info.owner.name.clone() }
     }
 
     /// The coroutine's id, unique in the process.
