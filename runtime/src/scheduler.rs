@@ -28,8 +28,8 @@
 //!   Every `RefCell` borrow below ends before `resume`; wakers found while
 //!   polling are collected first and woken after the reactor's borrows end.
 //! * **The scheduler outlives its coroutines.** `run` tears down every task
-//!   (unwinding its stack) before the scheduler is dropped, and the
-//!   thread-local pointer is cleared on the way out, even on panic.
+//!   (unwinding its stack) before the scheduler is dropped, also when `run`
+//!   itself unwinds, and the thread-local pointer is cleared last.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -99,16 +99,6 @@ pub(crate) struct Scheduler {
     due: RefCell<Vec<Waker>>,
 }
 
-/// Resets the thread-local scheduler pointer when `run` exits, also when it
-/// unwinds.
-struct ClearCurrent;
-
-impl Drop for ClearCurrent {
-    fn drop(&mut self) {
-        CURRENT.set(ptr::null());
-    }
-}
-
 impl Scheduler {
     /// Runs `main` as the main coroutine of a new scheduler on this thread
     /// and returns once it has finished and every other task is torn down.
@@ -138,8 +128,8 @@ impl Scheduler {
             shutting_down: Cell::new(false),
             due: RefCell::new(Vec::new()),
         };
+        // Cleared by `Drop for Scheduler`, also when `run` unwinds.
         CURRENT.set(&scheduler);
-        let _clear = ClearCurrent;
         let result = Rc::new(crate::task::Packet::new());
         let size = scheduler.config.stack_size;
         let body = crate::task::body(main, result.clone());
@@ -171,8 +161,8 @@ impl Scheduler {
             return None;
         }
         // SAFETY: `run` sets the pointer to a scheduler on its own stack
-        // frame and clears it (via `ClearCurrent`) before that frame is
-        // left; every caller on this thread in between sees a live value.
+        // frame, which never moves, and the scheduler's destructor clears it;
+        // every caller on this thread in between sees a live value.
         Some(f(unsafe { &*current }))
     }
 
@@ -472,11 +462,14 @@ impl Scheduler {
 
 impl Drop for Scheduler {
     fn drop(&mut self) {
-        // Reached normally after `shutdown`; on a panic out of `run`, tear
-        // down what is left so no coroutine outlives its stack pool.
+        // Reached normally after `shutdown`; on a panic out of `run` (a
+        // deadlock report, say), tear down what is left so that no coroutine
+        // outlives its stack pool. The destructors that run meanwhile still
+        // find this scheduler, which has not moved since `run` published it.
         if !self.tasks.borrow().is_empty() {
             self.shutdown();
         }
+        CURRENT.set(ptr::null());
     }
 }
 
