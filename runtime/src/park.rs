@@ -101,8 +101,8 @@ impl Waker {
     }
 
     /// Whether this waker belongs to `task`.
-    pub(crate) fn is_for(&self, task: &TaskCell) -> bool {
-        std::ptr::eq(Rc::as_ptr(&self.task), task)
+    pub(crate) fn is_for<S: ?Sized>(&self, task: &TaskCell<S>) -> bool {
+        std::ptr::addr_eq(Rc::as_ptr(&self.task), task)
     }
 }
 

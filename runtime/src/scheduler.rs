@@ -130,18 +130,20 @@ impl Scheduler {
         };
         // Cleared by `Drop for Scheduler`, also when `run` unwinds.
         CURRENT.set(&scheduler);
-        let result = Rc::new(crate::task::Packet::new());
+        let result = crate::task::Packet::new();
         let size = scheduler.config.stack_size;
-        let body = crate::task::body(main, result.clone());
+        // SAFETY: `result` lives in this frame, which outlives the main
+        // coroutine (see below).
+        let body = unsafe { crate::task::body(main, &result) };
+        let main_task: Rc<TaskCell> = Rc::new(TaskCell::new(name, ()));
         // SAFETY: the main coroutine may borrow from the caller of `run`
         // because it cannot outlive this call: `shutdown` below drops every
         // coroutine, the main one included, before `run` returns, and if
         // `run` unwinds, dropping `scheduler` drops them too.
-        let spawned = unsafe { scheduler.spawn_unchecked(name, size, body) };
-        let main_task = match spawned {
-            Ok(task) => task,
-            Err(err) => panic!("{err}"),
-        };
+        let spawned = unsafe { scheduler.spawn_unchecked(main_task.clone(), size, body) };
+        if let Err(err) = spawned {
+            panic!("{err}");
+        }
         scheduler.run_until_done(&main_task);
         scheduler.shutdown();
         drop(main_task);
@@ -181,7 +183,7 @@ impl Scheduler {
         self.config.stack_size
     }
 
-    /// Creates a task running `body` and queues it.
+    /// Gives `task` a stack and a coroutine running `body`, and queues it.
     ///
     /// # Safety
     ///
@@ -190,23 +192,22 @@ impl Scheduler {
     /// down before the borrow ends.
     pub(crate) unsafe fn spawn_unchecked<F>(
         &self,
-        name: Option<Arc<str>>,
+        task: Rc<TaskCell>,
         stack_size: usize,
         body: F,
-    ) -> io::Result<Rc<TaskCell>>
+    ) -> io::Result<()>
     where
         F: FnOnce(&TaskYielder, ()),
     {
         let stack = self.stacks.borrow_mut().get(stack_size)?;
-        let task = Rc::new(TaskCell::new(name));
         task.info.stack.set(stack.bounds());
         // SAFETY: forwarded to this function's caller (see `# Safety`).
         let coroutine = unsafe { TaskCoroutine::with_stack_unchecked(stack, body) };
         *task.coroutine.borrow_mut() = Some(coroutine);
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.registry_key.set(key);
-        self.run_queue.borrow_mut().push_back(task.clone());
-        Ok(task)
+        self.run_queue.borrow_mut().push_back(task);
+        Ok(())
     }
 
     /// Queues a task that has just become Runnable.

@@ -48,6 +48,8 @@ mod region;
 pub(crate) use pool::StackPool;
 pub use region::Protection;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use corosensei::stack::StackPointer;
 
 /// One coroutine stack, owned by the coroutine while it runs and by the
@@ -59,6 +61,9 @@ use corosensei::stack::StackPointer;
 pub(crate) struct Stack {
     /// Where the stack lies; copied into the task for overflow reports.
     bounds: StackBounds,
+    /// The size the stack was made for (its pool size class); the usable
+    /// size is a little larger, by the stack's cache colour.
+    class: usize,
 }
 
 impl Stack {
@@ -67,9 +72,9 @@ impl Stack {
         self.bounds
     }
 
-    /// Usable size in bytes (the guard page excluded).
-    pub(crate) fn size(&self) -> usize {
-        self.bounds.size()
+    /// The size class the stack belongs to in the pool.
+    pub(crate) fn class(&self) -> usize {
+        self.class
     }
 }
 
@@ -162,9 +167,17 @@ unsafe impl corosensei::stack::Stack for Stack {
     }
 }
 
-/// The system page size.
+/// The system page size, asked once per process.
 pub(crate) fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096)
+    static CACHED: AtomicUsize = AtomicUsize::new(0);
+    match CACHED.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: sysconf has no preconditions.
+            let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let size = usize::try_from(size).unwrap_or(4096);
+            CACHED.store(size, Ordering::Relaxed);
+            size
+        }
+        size => size,
+    }
 }

@@ -82,7 +82,7 @@ impl StackPool {
         if !stack.bounds().canary_intact() {
             overflow::report_canary(owner, &stack.bounds());
         }
-        self.class(stack.size()).warm.push(stack);
+        self.class(stack.class()).warm.push(stack);
     }
 
     /// Returns the memory of free stacks beyond [`WARM_STACKS`] per size to
@@ -97,7 +97,7 @@ impl StackPool {
                 // this pool owns and no coroutine runs on it; DONTNEED on a
                 // private anonymous mapping only drops its contents.
                 unsafe {
-                    libc::madvise(bounds.limit as *mut libc::c_void, stack.size(), libc::MADV_DONTNEED)
+                    libc::madvise(bounds.limit as *mut libc::c_void, bounds.size(), libc::MADV_DONTNEED)
                 };
                 class.cold.push(stack);
             }
@@ -142,7 +142,8 @@ mod tests {
         let stacks: Vec<_> = (0..STACKS_PER_REGION + 1).map(|_| pool.get(16 * 1024).unwrap()).collect();
         assert_eq!(pool.region_count(), 2);
         for s in &stacks {
-            assert!(s.size() >= 16 * 1024);
+            assert!(s.bounds().size() >= 16 * 1024);
+            assert_eq!(s.class(), 16 * 1024);
         }
         for s in stacks {
             pool.put(s, &owner);

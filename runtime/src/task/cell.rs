@@ -96,8 +96,21 @@ impl std::fmt::Display for TaskId {
     }
 }
 
-/// The scheduler's record of one coroutine.
-pub(crate) struct TaskCell {
+/// What a task's result slot is to the scheduler: something to drop. The
+/// slot's real type, [`Packet<T>`](super::Packet), is known only to the
+/// task's [`JoinHandle`](super::JoinHandle).
+pub(crate) trait ResultSlot {}
+
+impl<T> ResultSlot for super::Packet<T> {}
+
+/// The main task's result travels through `run`'s own frame instead.
+impl ResultSlot for () {}
+
+/// The scheduler's record of one coroutine, with the slot its result goes
+/// to. The scheduler sees every task as `TaskCell<dyn ResultSlot>` (the
+/// default); a join handle sees its own `TaskCell<Packet<T>>`. Keeping the
+/// slot in the same allocation makes a spawn one `malloc`, not two.
+pub(crate) struct TaskCell<S: ?Sized = dyn ResultSlot> {
     /// Who this task is and where its stack lies: for `current()`, errors
     /// and overflow reports.
     pub(crate) info: Running,
@@ -128,11 +141,13 @@ pub(crate) struct TaskCell {
     pub(crate) coroutine: RefCell<Option<TaskCoroutine>>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
     pub(crate) join_waiter: RefCell<Option<Waker>>,
+    /// Where the task's closure leaves its result.
+    pub(crate) result: S,
 }
 
-impl TaskCell {
+impl<S> TaskCell<S> {
     /// A task that has not been given its coroutine yet.
-    pub(crate) fn new(name: Option<Arc<str>>) -> TaskCell {
+    pub(crate) fn new(name: Option<Arc<str>>, result: S) -> TaskCell<S> {
         TaskCell {
             info: Running {
                 owner: Owner { id: TaskId::next().0, name },
@@ -148,9 +163,12 @@ impl TaskCell {
             yielder: Cell::new(std::ptr::null()),
             coroutine: RefCell::new(None),
             join_waiter: RefCell::new(None),
+            result,
         }
     }
+}
 
+impl<S: ?Sized> TaskCell<S> {
     /// The task's id.
     pub(crate) fn id(&self) -> TaskId {
         TaskId(self.info.owner.id)
@@ -162,7 +180,7 @@ impl TaskCell {
     }
 }
 
-impl std::fmt::Debug for TaskCell {
+impl<S: ?Sized> std::fmt::Debug for TaskCell<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskCell")
             .field("id", &self.info.owner.id)

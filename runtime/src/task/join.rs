@@ -43,15 +43,14 @@ impl<T> Packet<T> {
 /// green::run(|| send(green::spawn(|| 1)));
 /// ```
 pub struct JoinHandle<T> {
-    /// The task, to wait on its completion.
-    task: Rc<TaskCell>,
-    /// Where its result arrives.
-    packet: Rc<Packet<T>>,
+    /// The task, to wait on its completion, with the slot its result
+    /// arrives in.
+    task: Rc<TaskCell<Packet<T>>>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Rc<TaskCell>, packet: Rc<Packet<T>>) -> JoinHandle<T> {
-        JoinHandle { task, packet }
+    pub(crate) fn new(task: Rc<TaskCell<Packet<T>>>) -> JoinHandle<T> {
+        JoinHandle { task }
     }
 
     /// Waits for the coroutine to finish and returns its result.
@@ -82,7 +81,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
         loop {
-            if let Some(result) = self.packet.take() {
+            if let Some(result) = self.task.result.take() {
                 return result;
             }
             if self.task.is_done() || !scheduler::in_coroutine() {
@@ -98,7 +97,7 @@ impl<T> JoinHandle<T> {
             *self.task.join_waiter.borrow_mut() = Some(waker);
             if park::park(None) == WakeReason::Cancelled {
                 self.task.join_waiter.borrow_mut().take();
-                if let Some(result) = self.packet.take() {
+                if let Some(result) = self.task.result.take() {
                     return result;
                 }
                 return Err(JoinError::cancelled(&self.task));
@@ -152,11 +151,14 @@ enum Repr {
 }
 
 impl JoinError {
-    pub(crate) fn panicked(payload: Box<dyn Any + Send + 'static>, task: &TaskCell) -> JoinError {
+    pub(crate) fn panicked<S: ?Sized>(
+        payload: Box<dyn Any + Send + 'static>,
+        task: &TaskCell<S>,
+    ) -> JoinError {
         JoinError { repr: Repr::Panic(payload), id: task.id(), name: task.info.owner.name.clone() }
     }
 
-    pub(crate) fn cancelled(task: &TaskCell) -> JoinError {
+    pub(crate) fn cancelled<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
         JoinError { repr: Repr::Cancelled, id: task.id(), name: task.info.owner.name.clone() }
     }
 

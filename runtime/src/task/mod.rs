@@ -105,13 +105,16 @@ impl Builder {
         T: 'static,
     {
         let spawned = Scheduler::with(|s| {
-            let packet = Rc::new(Packet::new());
+            let task = Rc::new(TaskCell::new(self.name, Packet::new()));
             let size = self.stack_size.unwrap_or_else(|| s.default_stack_size());
-            let body = body(f, packet.clone());
+            // SAFETY: the packet lives in the task's cell, and the coroutine
+            // that writes it is owned by that same cell; whoever runs or
+            // unwinds the coroutine holds an `Rc` to the cell meanwhile.
+            let body = unsafe { body(f, &task.result) };
             // SAFETY: `f` and `T` are `'static`, so the coroutine borrows
             // nothing that could end before it does.
-            let task = unsafe { s.spawn_unchecked(self.name, size, body) }?;
-            Ok(JoinHandle::new(task, packet))
+            unsafe { s.spawn_unchecked(task.clone(), size, body) }?;
+            Ok(JoinHandle::new(task))
         });
         spawned.unwrap_or_else(|| {
             Err(io::Error::other(
@@ -124,7 +127,11 @@ impl Builder {
 
 /// The body every coroutine runs: records its yielder, runs `f` behind a
 /// panic boundary and leaves the outcome in `packet`.
-pub(crate) fn body<F, T>(f: F, packet: Rc<Packet<T>>) -> impl FnOnce(&TaskYielder, ())
+///
+/// # Safety
+///
+/// `packet` must stay valid for as long as the returned closure may run.
+pub(crate) unsafe fn body<F, T>(f: F, packet: *const Packet<T>) -> impl FnOnce(&TaskYielder, ())
 where
     F: FnOnce() -> T,
 {
@@ -143,7 +150,8 @@ where
                 Err(JoinError::panicked(payload, &task))
             }
         };
-        packet.set(result);
+        // SAFETY: guaranteed by the caller of `body`.
+        unsafe { &*packet }.set(result);
     }
 }
 
@@ -166,7 +174,7 @@ pub struct Task {
 }
 
 impl Task {
-    pub(crate) fn from_cell(cell: &TaskCell) -> Task {
+    pub(crate) fn from_cell<S: ?Sized>(cell: &TaskCell<S>) -> Task {
         Task { id: cell.id(), name: cell.info.owner.name.clone() }
     }
 
