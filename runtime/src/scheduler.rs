@@ -411,11 +411,6 @@ impl Scheduler {
         self.current_task().yielder.set(yielder);
     }
 
-    /// Whether the running task is being torn down.
-    pub(crate) fn current_is_unwinding(&self) -> bool {
-        self.current.borrow().as_ref().is_some_and(|t| t.unwinding.get())
-    }
-
     /// Cancels and unwinds every task still alive after the main one
     /// finished, so that their destructors run; loops because destructors
     /// may spawn.
@@ -446,15 +441,26 @@ impl Scheduler {
             let unwound = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
             self.current.replace(None);
             overflow::leave();
-            if unwound.is_err() {
-                eprintln!(
-                    "green: a destructor of coroutine {} (id {}) panicked while the runtime was \
-                     shutting down; the panic was discarded",
-                    task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
-                    task.info.owner.id
-                );
+            match unwound {
+                Ok(()) => self.recycle(coroutine, task),
+                Err(_) => {
+                    // Only a coroutine that never started gets here (in a
+                    // started one, a destructor that panics during the
+                    // unwind aborts the process, as it would on a thread):
+                    // dropping its closure panicked part-way, so the
+                    // coroutine cannot tell what is left to drop. Forgetting
+                    // it leaks those captures and parks its stack for good
+                    // (the region is still unmapped with the pool); dropping
+                    // it would drop the closure twice.
+                    eprintln!(
+                        "green: dropping the closure of coroutine '{}' (id {}), which never started, \
+                         panicked while the runtime was shutting down; the panic was discarded",
+                        task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+                        task.info.owner.id
+                    );
+                    std::mem::forget(coroutine);
+                }
             }
-            self.recycle(coroutine, task);
         }
         task.state.set(State::Done);
         task.join_waiter.borrow_mut().take();

@@ -61,9 +61,6 @@ use corosensei::stack::StackPointer;
 pub(crate) struct Stack {
     /// Where the stack lies; copied into the task for overflow reports.
     bounds: StackBounds,
-    /// The size the stack was made for (its pool size class); the usable
-    /// size is a little larger, by the stack's cache colour.
-    class: usize,
 }
 
 impl Stack {
@@ -74,7 +71,7 @@ impl Stack {
 
     /// The size class the stack belongs to in the pool.
     pub(crate) fn class(&self) -> usize {
-        self.class
+        self.bounds.class
     }
 }
 
@@ -92,12 +89,17 @@ pub(crate) struct StackBounds {
     pub(crate) guard_start: usize,
     /// How the guard page is protected.
     pub(crate) protection: Protection,
+    /// The size the stack was made for: the requested size rounded up to
+    /// whole pages, which is its size class in the pool and the size that
+    /// overflow reports name. The usable part is a little larger, by the
+    /// stack's cache colour.
+    pub(crate) class: usize,
 }
 
 impl StackBounds {
     /// Bounds of no stack, for a task that has none yet.
     pub(crate) const EMPTY: StackBounds =
-        StackBounds { base: 0, limit: 0, guard_start: 0, protection: Protection::Canary };
+        StackBounds { base: 0, limit: 0, guard_start: 0, protection: Protection::Canary, class: 0 };
 
     /// Usable size in bytes (the guard page excluded).
     pub(crate) fn size(&self) -> usize {

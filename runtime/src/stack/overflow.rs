@@ -201,7 +201,7 @@ extern "C" fn handle_segv(signal: libc::c_int, info: *mut libc::siginfo_t, conte
         message.push(b"' (id ");
         message.push_number(running.owner.id);
         message.push(b") has overflowed its stack of ");
-        message.push_number(stack.size() as u64);
+        message.push_number(stack.class as u64);
         message.push(
             b" bytes\nfatal runtime error: stack overflow; raise the stack size with \
               green::task::Builder::stack_size or green::Builder::stack_size\n",
@@ -245,8 +245,7 @@ pub(crate) fn report_canary(owner: &Owner, stack: &StackBounds) -> ! {
         "\ncoroutine '{name}' (id {}) has overflowed its stack of {} bytes (found by the canary \
          check: memory below the stack was overwritten)\nfatal runtime error: stack overflow; \
          raise the stack size with green::task::Builder::stack_size or green::Builder::stack_size",
-        owner.id,
-        stack.size()
+        owner.id, stack.class
     );
     std::process::abort()
 }

@@ -102,8 +102,9 @@ impl Region {
             let guard_start = region.start + i * slot;
             let protection = region.protect(guard_start, page, wanted)?;
             let base = guard_start + slot - colour(page);
-            let bounds = StackBounds { base, limit: guard_start + page, guard_start, protection };
-            out.push(Stack { bounds, class: usable });
+            let bounds =
+                StackBounds { base, limit: guard_start + page, guard_start, protection, class: usable };
+            out.push(Stack { bounds });
         }
         // Hand stacks out lowest address first: pop() takes from the end.
         out[first..].reverse();
