@@ -27,12 +27,7 @@
 //! [corosensei]: https://docs.rs/corosensei
 
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    rust_2018_idioms,
-    clippy::undocumented_unsafe_blocks
-)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, clippy::undocumented_unsafe_blocks)]
 
 mod cancel;
 pub mod net;

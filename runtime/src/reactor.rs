@@ -34,7 +34,7 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,9 @@ pub(crate) struct Shared {
     /// Identifies the runtime, so a socket can tell whether it is used in
     /// the runtime it registered with.
     id: u64,
+    /// Cleared when the reactor is dropped: a registration with a runtime
+    /// that has ended may be replaced by one with the current runtime.
+    alive: AtomicBool,
 }
 
 /// A descriptor's entry in the reactor.
@@ -107,6 +110,16 @@ impl Registered {
     pub(crate) fn runtime(&self) -> u64 {
         self.shared.id
     }
+
+    /// Whether that runtime is still running.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::Acquire)
+    }
+
+    /// The poller key.
+    pub(crate) fn key(&self) -> usize {
+        self.key
+    }
 }
 
 fn encode(index: usize, generation: u32) -> usize {
@@ -124,6 +137,7 @@ impl Reactor {
             poller: Poller::new()?,
             orphans: Mutex::new(Vec::new()),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            alive: AtomicBool::new(true),
         };
         Ok(Reactor {
             shared: Arc::new(shared),
@@ -194,13 +208,8 @@ impl Reactor {
 
     /// Parks the running task until `key` is ready for `interest`, the
     /// deadline passes, or the task is cancelled.
-    pub(crate) fn wait(
-        &self,
-        registered: &Registered,
-        interest: Interest,
-        deadline: Option<Instant>,
-    ) -> WakeReason {
-        let (index, generation) = decode(registered.key);
+    pub(crate) fn wait(&self, key: usize, interest: Interest, deadline: Option<Instant>) -> WakeReason {
+        let (index, generation) = decode(key);
         {
             let mut sources = self.sources.borrow_mut();
             let Some(source) = sources.get_mut(index).filter(|s| s.generation == generation) else {
@@ -214,9 +223,10 @@ impl Reactor {
         }
         self.waiters.set(self.waiters.get() + 1);
         let reason = park::park(deadline);
-        if reason != WakeReason::Ready {
-            self.forget_waiter(registered.key, interest);
-        }
+        // After a timeout or cancellation our waker is still listed; after
+        // a spurious `Ready` (see `park`) it may be too. After a real event
+        // `poll` has moved it out and this finds nothing.
+        self.forget_waiter(key, interest);
         reason
     }
 
@@ -281,6 +291,12 @@ impl Reactor {
     pub(crate) fn clear(&self) {
         self.sources.borrow_mut().clear();
         self.waiters.set(0);
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        self.shared.alive.store(false, Ordering::Release);
     }
 }
 

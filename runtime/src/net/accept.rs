@@ -105,7 +105,9 @@ fn classify(err: &io::Error) -> Failure {
 /// The line printed when a shortage begins on `listener`.
 fn shortage_message(err: &io::Error, listener: &str) -> String {
     let (what, resource, advice) = match err.raw_os_error() {
-        Some(libc::EMFILE) => ("too many open files (EMFILE)", "descriptors are", "raise the limit with ulimit -n"),
+        Some(libc::EMFILE) => {
+            ("too many open files (EMFILE)", "descriptors are", "raise the limit with ulimit -n")
+        }
         Some(libc::ENFILE) => (
             "too many open files in the system (ENFILE)",
             "descriptors are",

@@ -15,12 +15,12 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cancel;
 use crate::park::WakeReason;
-use crate::reactor::{self, Interest, Registered};
+use crate::reactor::{self, Interest, Reactor, Registered};
 use crate::scheduler::{self, Scheduler};
 
 /// Readiness waiting for one descriptor, owned by the socket that owns the
@@ -31,13 +31,13 @@ pub(crate) struct IoSource {
     /// The descriptor waited on.
     fd: RawFd,
     /// The registration with the runtime this socket first waited in.
-    registration: OnceLock<Registered>,
+    registration: Mutex<Option<Registered>>,
 }
 
 impl IoSource {
     /// Readiness for `fd`, which must be in non-blocking mode.
     pub(crate) fn new(fd: RawFd) -> IoSource {
-        IoSource { fd, registration: OnceLock::new() }
+        IoSource { fd, registration: Mutex::new(None) }
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for
@@ -69,38 +69,52 @@ impl IoSource {
             return poll_blocking(self.fd, interest, deadline);
         }
         let reason = Scheduler::with(|s| -> io::Result<WakeReason> {
-            let registered = match self.registration.get() {
-                Some(registered) => registered,
-                None => {
-                    let registered = s.reactor.register(self.fd)?;
-                    if let Err(lost) = self.registration.set(registered) {
-                        // Another thread's runtime registered it first.
-                        s.reactor.deregister(self.fd, &lost);
-                    }
-                    self.registration.get().expect("set above or by the winner")
-                }
-            };
-            if registered.runtime() != s.reactor.id() {
-                return Err(io::Error::other(
-                    "green: this socket is registered with the runtime of another thread and \
-                     cannot be waited on here; give this runtime its own descriptor with \
-                     try_clone()",
-                ));
-            }
-            Ok(s.reactor.wait(registered, interest, deadline))
+            let key = self.key_in(&s.reactor)?;
+            Ok(s.reactor.wait(key, interest, deadline))
         })
         .expect("in_coroutine implies a runtime")?;
         match reason {
             WakeReason::Ready => Ok(()),
-            WakeReason::TimedOut => Err(io::Error::new(io::ErrorKind::TimedOut, "green: operation timed out")),
+            WakeReason::TimedOut => {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "green: operation timed out"))
+            }
             WakeReason::Cancelled => Err(cancel::cancelled_error()),
         }
     }
 }
 
+impl IoSource {
+    /// The descriptor's poller key in `reactor`, registering it there on
+    /// first use. A registration left by a runtime that has ended is
+    /// replaced; one held by a runtime that is still running elsewhere is an
+    /// error.
+    fn key_in(&self, reactor: &Reactor) -> io::Result<usize> {
+        let mut slot = self.registration.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.as_ref() {
+            Some(registered) if registered.runtime() == reactor.id() => return Ok(registered.key()),
+            Some(registered) if registered.is_alive() => {
+                return Err(io::Error::other(
+                    "green: this socket is registered with the runtime of another thread, which is \
+                     still running, and cannot be waited on here; give this runtime its own \
+                     descriptor with try_clone()",
+                ));
+            }
+            Some(_) | None => {}
+        }
+        if let Some(stale) = slot.take() {
+            reactor::deregister_remote(self.fd, &stale);
+        }
+        let registered = reactor.register(self.fd)?;
+        let key = registered.key();
+        *slot = Some(registered);
+        Ok(key)
+    }
+}
+
 impl Drop for IoSource {
     fn drop(&mut self) {
-        let Some(registered) = self.registration.take() else { return };
+        let registration = self.registration.get_mut().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(registered) = registration else { return };
         let local = Scheduler::with(|s| {
             if s.reactor.id() == registered.runtime() {
                 s.reactor.deregister(self.fd, &registered);

@@ -14,15 +14,17 @@
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::SocketAddr as UnixSocketAddr;
 use std::path::Path;
 use std::ptr;
 
 /// Turns the `-1` a libc call returns on failure into
 /// [`io::Error::last_os_error`] (the job of mio's `syscall!`). Callers write
 /// the `unsafe` call themselves, so that each carries its own `SAFETY`.
-pub(crate) fn os_result(result: libc::c_int) -> io::Result<libc::c_int> {
+fn os_result(result: libc::c_int) -> io::Result<libc::c_int> {
     if result == -1 { Err(io::Error::last_os_error()) } else { Ok(result) }
 }
 
@@ -56,7 +58,12 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Resu
 }
 
 /// Sets an integer socket option.
-pub(crate) fn set_int_option(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+pub(crate) fn set_int_option(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
     let value = ptr::from_ref(&value).cast::<libc::c_void>();
     // SAFETY: `fd` is open for the call; `value` points at a `c_int` of
@@ -104,7 +111,9 @@ pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &RawAddr) -> io::Result<Connect>
     // bytes of a socket address.
     match os_result(unsafe { libc::connect(fd.as_raw_fd(), addr.as_ptr(), addr.len) }) {
         Ok(_) => Ok(Connect::Done),
-        Err(err) if matches!(err.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) => Ok(Connect::InProgress),
+        Err(err) if matches!(err.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) => {
+            Ok(Connect::InProgress)
+        }
         Err(err) => Err(err),
     }
 }
@@ -125,17 +134,6 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SocketAddr)> {
     let stream = unsafe { OwnedFd::from_raw_fd(stream) };
     let peer = peer.to_inet()?;
     Ok((stream, peer))
-}
-
-/// Duplicates `fd` (close-on-exec). The copy shares the open file
-/// description, and with it `O_NONBLOCK`.
-pub(crate) fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: `F_DUPFD_CLOEXEC` takes no pointers; an invalid `fd` makes
-    // `fcntl` fail with `EBADF`.
-    let copy = os_result(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
-    // SAFETY: `fcntl` just returned `copy`, so it is open and owned by
-    // nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 /// A socket address in the C layout the kernel reads and writes.
@@ -197,12 +195,16 @@ impl RawAddr {
     /// `InvalidInput` if a path contains a NUL byte or either is too long
     /// for `sun_path`.
     pub(crate) fn from_unix(name: &[u8], abstract_name: bool) -> io::Result<RawAddr> {
-        let mut addr = libc::sockaddr_un { sun_family: libc::AF_UNIX as libc::sa_family_t, sun_path: [0; 108] };
+        let mut addr =
+            libc::sockaddr_un { sun_family: libc::AF_UNIX as libc::sa_family_t, sun_path: [0; 108] };
         // An abstract name starts with a NUL byte; a path ends with one.
         let offset = usize::from(abstract_name);
         let used = offset + name.len() + usize::from(!abstract_name);
         if !abstract_name && name.contains(&0) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "paths must not contain interior null bytes"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "paths must not contain interior null bytes",
+            ));
         }
         if used > addr.sun_path.len() {
             return Err(io::Error::new(
@@ -225,6 +227,27 @@ impl RawAddr {
     /// The C form of a Unix socket path.
     pub(crate) fn from_path(path: &Path) -> io::Result<RawAddr> {
         RawAddr::from_unix(path.as_os_str().as_bytes(), false)
+    }
+
+    /// The C form of a `std` Unix socket address: a path or an abstract
+    /// name.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an unnamed address, which cannot be connected
+    /// or sent to.
+    pub(crate) fn from_unix_addr(addr: &UnixSocketAddr) -> io::Result<RawAddr> {
+        if let Some(path) = addr.as_pathname() {
+            return RawAddr::from_path(path);
+        }
+        if let Some(name) = addr.as_abstract_name() {
+            return RawAddr::from_unix(name, true);
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot connect or send to an unnamed Unix socket address: bind the peer to a path or \
+             an abstract name",
+        ))
     }
 
     /// The address for the kernel to read.

@@ -110,12 +110,10 @@ impl ResultSlot for () {}
 /// to. The scheduler sees every task as `TaskCell<dyn ResultSlot>` (the
 /// default); a join handle sees its own `TaskCell<Packet<T>>`. Keeping the
 /// slot in the same allocation makes a spawn one `malloc`, not two.
+// `repr(C)` keeps the fields every switch touches (state, yielder, the
+// coroutine's stack pointer) together in the first cache lines.
+#[repr(C)]
 pub(crate) struct TaskCell<S: ?Sized = dyn ResultSlot> {
-    /// Who this task is and where its stack lies: for `current()`, errors
-    /// and overflow reports.
-    pub(crate) info: Running,
-    /// The task's place in its scheduler's registry of live tasks.
-    pub(crate) registry_key: Cell<usize>,
     /// Where the task is in its life (see the module documentation).
     pub(crate) state: Cell<State>,
     /// Counts the parks this task has completed. A waker is made for one
@@ -139,6 +137,11 @@ pub(crate) struct TaskCell<S: ?Sized = dyn ResultSlot> {
     pub(crate) yielder: Cell<*const TaskYielder>,
     /// The coroutine itself; `None` before spawn finishes and after Done.
     pub(crate) coroutine: RefCell<Option<TaskCoroutine>>,
+    /// Who this task is and where its stack lies: for `current()`, errors
+    /// and overflow reports.
+    pub(crate) info: Running,
+    /// The task's place in its scheduler's registry of live tasks.
+    pub(crate) registry_key: Cell<usize>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
     pub(crate) join_waiter: RefCell<Option<Waker>>,
     /// Where the task's closure leaves its result.
