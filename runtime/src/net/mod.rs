@@ -73,11 +73,11 @@
 //!   `getaddrinfo(3)`, which blocks the thread and with it every coroutine
 //!   on it. Resolve ahead of time, or pass a `SocketAddr`.
 //! * A socket registers with the runtime of the first coroutine that waits
-//!   on it, and can only wait there (plain threads can always use it), not
-//!   in a runtime on another thread nor in a later `green::run` on the same
-//!   thread. To hand a connection to another runtime, move it there before
-//!   its first wait, or give that runtime its own descriptor with
-//!   `try_clone`.
+//!   on it, and can wait only there while that runtime runs (plain threads
+//!   can always use it). Once that runtime has ended, the next runtime to
+//!   wait on it takes it over. To hand a connection to a runtime on another
+//!   thread, move it there before its first wait, or give that runtime its
+//!   own descriptor with `try_clone`.
 //! * `O_NONBLOCK` belongs to the open file description, which `try_clone`
 //!   and `dup` share. Converting one handle back to a `std` socket (which
 //!   switches the descriptor to blocking mode) while a green clone lives
