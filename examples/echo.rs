@@ -1,1 +1,105 @@
-fn main() {}
+//! A TCP echo server on green threads: one coroutine per connection, all
+//! on one OS thread, written in the blocking style of `std::net`.
+//!
+//! `echo_threads` is the same server with one OS thread per connection.
+//!
+//! ```text
+//! cargo run --release --example echo -- --port 7000
+//! printf 'hello\n' | nc -q1 127.0.0.1 7000
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use green::net::{TcpListener, TcpStream};
+
+const USAGE: &str = "\
+usage: echo [--addr IP] [--port PORT] [--exit-after N]
+
+A TCP echo server with one coroutine per connection.
+
+  --addr IP         address to listen on (default 127.0.0.1)
+  --port PORT       port to listen on; 0 picks a free one (default 7000)
+  --exit-after N    stop accepting after N connections, finish serving them
+                    and exit; 0 serves forever (default 0)";
+
+fn main() {
+    let flags = green_examples::Flags::from_env(USAGE, &["addr", "port", "exit-after"]);
+    let addr = SocketAddr::new(flags.get("addr", IpAddr::from([127, 0, 0, 1])), flags.get("port", 7000));
+    let exit_after: usize = flags.get("exit-after", 0);
+
+    if let Err(err) = green::run(|| serve(addr, exit_after)) {
+        eprintln!("echo: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(addr: SocketAddr, exit_after: usize) -> io::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|err| io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}")))?;
+    println!("echo: listening on {} (one coroutine per connection)", listener.local_addr()?);
+
+    // Handlers are kept only when we will wait for them before exiting;
+    // serving forever, each handler is detached by dropping its handle.
+    let mut handlers = Vec::new();
+    let mut accepted = 0;
+    while exit_after == 0 || accepted < exit_after {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Typically out of descriptors: report, let connections
+                // close, try again. Only this coroutine waits.
+                eprintln!("echo: accept failed: {err}");
+                green::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        accepted += 1;
+        let handler =
+            green::task::Builder::new().name(format!("conn-{accepted}")).spawn(move || handle(stream));
+        match handler {
+            Ok(handler) if exit_after > 0 => handlers.push(handler),
+            Ok(_detached) => {}
+            Err(err) => eprintln!("echo: cannot start a coroutine for connection {accepted}: {err}"),
+        }
+    }
+    for handler in handlers {
+        if let Err(err) = handler.join() {
+            eprintln!("echo: {err}");
+        }
+    }
+    println!("echo: served {accepted} connections, exiting");
+    Ok(())
+}
+
+/// Serves one connection; errors end this connection only.
+fn handle(stream: TcpStream) {
+    let peer = match stream.peer_addr() {
+        Ok(peer) => peer.to_string(),
+        Err(_) => "unknown peer".to_owned(),
+    };
+    let me = green::current();
+    let name = me.name().unwrap_or("?");
+    println!("echo: {name} ({peer}) connected");
+    match echo(stream) {
+        Ok(bytes) => println!("echo: {name} ({peer}) closed after {bytes} bytes"),
+        Err(err) => eprintln!("echo: {name} ({peer}) failed: {err}"),
+    }
+}
+
+/// Writes back everything read until the peer closes; returns the bytes
+/// echoed.
+fn echo(mut stream: TcpStream) -> io::Result<u64> {
+    stream.set_nodelay(true)?;
+    let mut buf = [0; 16 * 1024];
+    let mut total = 0;
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        stream.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
