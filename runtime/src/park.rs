@@ -133,6 +133,7 @@ pub(crate) fn waker() -> Waker {
 /// # Panics
 ///
 /// Outside a coroutine.
+#[inline(always)]
 pub(crate) fn park(deadline: Option<Instant>) -> WakeReason {
     Scheduler::with(|s| s.park(deadline)).expect("park called outside a coroutine")
 }

