@@ -183,7 +183,21 @@ impl Scheduler {
         self.config.stack_size
     }
 
-    /// Gives `task` a stack and a coroutine running `body`, and queues it.
+    /// Registers a spawned task, whose closure waits in its slot, and
+    /// queues it. A stack is reserved now and taken when the task first
+    /// runs (see `task/slot.rs`).
+    pub(crate) fn spawn(&self, task: Rc<TaskCell>, stack_size: usize) -> io::Result<()> {
+        let class = self.stacks.borrow_mut().reserve(stack_size)?;
+        task.stack_class.set(class);
+        let key = self.tasks.borrow_mut().insert(task.clone());
+        task.registry_key.set(key);
+        self.run_queue.borrow_mut().push_back(task);
+        Ok(())
+    }
+
+    /// Gives `task` a stack and a coroutine running `body` right away, and
+    /// queues it: for the main task, whose closure may borrow from `run`'s
+    /// caller and so cannot wait in a `'static` slot.
     ///
     /// # Safety
     ///
@@ -297,6 +311,9 @@ impl Scheduler {
 
     /// Switches to `task` until it parks, yields or finishes.
     fn run_task(&self, task: Rc<TaskCell>) {
+        if task.coroutine.borrow().is_none() {
+            self.start(&task);
+        }
         task.state.set(State::Running);
         let cell: *const TaskCell = Rc::as_ptr(&task);
         overflow::enter(&task.info);
@@ -327,6 +344,17 @@ impl Scheduler {
             // Whoever wakes it holds it now.
             CoroutineResult::Yield(Switch::Park) => {}
             CoroutineResult::Return(()) => self.finish(&task),
+        }
+    }
+
+    /// Builds the coroutine of a task that runs for the first time, on the
+    /// stack reserved for it at spawn.
+    fn start(&self, task: &TaskCell) {
+        let stack = self.stacks.borrow_mut().take_reserved(task.stack_class.get());
+        task.info.stack.set(stack.bounds());
+        match task.slot.start(stack) {
+            Ok(coroutine) => *task.coroutine.borrow_mut() = Some(coroutine),
+            Err(_) => unreachable!("a queued task without a coroutine has a closure waiting"),
         }
     }
 
@@ -460,22 +488,22 @@ impl Scheduler {
             match unwound {
                 Ok(()) => self.recycle(coroutine, task),
                 Err(_) => {
-                    // Only a coroutine that never started gets here (in a
-                    // started one, a destructor that panics during the
-                    // unwind aborts the process, as it would on a thread):
-                    // dropping its closure panicked part-way, so the
-                    // coroutine cannot tell what is left to drop. Forgetting
-                    // it leaks those captures and parks its stack for good
-                    // (the region is still unmapped with the pool); dropping
-                    // it would drop the closure twice.
-                    eprintln!(
-                        "green: dropping the closure of coroutine '{}' (id {}), which never started, \
-                         panicked while the runtime was shutting down; the panic was discarded",
-                        task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
-                        task.info.owner.id
-                    );
+                    // Reached only if the coroutine never ran (in one that
+                    // has, a destructor that panics during the unwind aborts
+                    // the process, as it would on a thread): dropping its
+                    // closure panicked part-way and the coroutine cannot tell
+                    // what is left to drop. Forgetting it leaks the rest and
+                    // its stack (unmapped with the pool); dropping it would
+                    // drop the closure twice.
+                    report_discarded_panic(task);
                     std::mem::forget(coroutine);
                 }
+            }
+        } else {
+            // Spawned but never started: its closure waits in the slot.
+            self.stacks.borrow_mut().unreserve(task.stack_class.get());
+            if panic::catch_unwind(AssertUnwindSafe(|| task.slot.drop_body())).is_err() {
+                report_discarded_panic(task);
             }
         }
         task.state.set(State::Done);
@@ -494,6 +522,17 @@ impl Drop for Scheduler {
         }
         CURRENT.set(ptr::null());
     }
+}
+
+/// Says on stderr that dropping the closure of a never-started task
+/// panicked at shutdown and that the panic was dropped.
+fn report_discarded_panic(task: &TaskCell) {
+    eprintln!(
+        "green: dropping the closure of coroutine '{}' (id {}), which never started, panicked while \
+         the runtime was shutting down; the panic was discarded",
+        task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+        task.info.owner.id
+    );
 }
 
 /// Whether the caller runs inside a coroutine of a green runtime.

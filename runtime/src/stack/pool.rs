@@ -21,6 +21,9 @@ struct SizeClass {
     warm: Vec<Stack>,
     /// Free stacks whose memory was returned to the kernel.
     cold: Vec<Stack>,
+    /// Stacks promised to tasks that are spawned but not yet started: the
+    /// class keeps at least this many free stacks.
+    reserved: usize,
 }
 
 /// The stacks of one runtime. Owned by the scheduler; dropped after every
@@ -52,26 +55,47 @@ impl StackPool {
         let index = match self.classes.iter().position(|c| c.size == size) {
             Some(index) => index,
             None => {
-                self.classes.push(SizeClass { size, warm: Vec::new(), cold: Vec::new() });
+                self.classes.push(SizeClass { size, warm: Vec::new(), cold: Vec::new(), reserved: 0 });
                 self.classes.len() - 1
             }
         };
         &mut self.classes[index]
     }
 
-    /// A stack with at least `size` usable bytes: a recycled one if any is
-    /// free (warm ones first), else one from a freshly mapped region.
-    pub(crate) fn get(&mut self, size: usize) -> io::Result<Stack> {
+    /// Promises a stack of at least `size` usable bytes to a task that
+    /// will start later, mapping a new region if the free stacks of that
+    /// size are all promised. Returns the size class to pass to
+    /// [`StackPool::take_reserved`] or [`StackPool::unreserve`].
+    pub(crate) fn reserve(&mut self, size: usize) -> io::Result<usize> {
         let size = Self::round_size(size);
         let protection = self.protection;
         let class = self.class(size);
-        if let Some(stack) = class.warm.pop().or_else(|| class.cold.pop()) {
-            return Ok(stack);
+        if class.warm.len() + class.cold.len() <= class.reserved {
+            let region = Region::allocate(size, protection, &mut class.warm)?;
+            self.regions.push(region);
         }
-        let region = Region::allocate(size, protection, &mut class.warm)?;
-        let stack = class.warm.pop().expect("a new region holds at least one stack");
-        self.regions.push(region);
-        Ok(stack)
+        self.class(size).reserved += 1;
+        Ok(size)
+    }
+
+    /// Takes a stack promised by [`StackPool::reserve`]: the most recently
+    /// released one, whose top is likely still in the cache.
+    pub(crate) fn take_reserved(&mut self, class: usize) -> Stack {
+        let class = self.class(class);
+        class.reserved -= 1;
+        class.warm.pop().or_else(|| class.cold.pop()).expect("a reserved stack is waiting in the pool")
+    }
+
+    /// Gives up a promise made by [`StackPool::reserve`] (the task ended
+    /// before it started).
+    pub(crate) fn unreserve(&mut self, class: usize) {
+        self.class(class).reserved -= 1;
+    }
+
+    /// A stack with at least `size` usable bytes, now.
+    pub(crate) fn get(&mut self, size: usize) -> io::Result<Stack> {
+        let class = self.reserve(size)?;
+        Ok(self.take_reserved(class))
     }
 
     /// Takes back the stack of a finished coroutine.
@@ -176,6 +200,29 @@ mod tests {
         for s in reused {
             pool.put(s, &owner);
         }
+    }
+
+    #[test]
+    fn reserved_stacks_are_kept_for_their_tasks() {
+        let mut pool = StackPool::new(Protection::Auto);
+        let owner = overflow::Owner::for_test();
+        let classes: Vec<usize> = (0..STACKS_PER_REGION).map(|_| pool.reserve(8192).unwrap()).collect();
+        assert_eq!(pool.region_count(), 1);
+        // Every free stack is promised, so a further reservation maps more.
+        let extra = pool.reserve(8192).unwrap();
+        assert_eq!(pool.region_count(), 2);
+        pool.unreserve(extra);
+        // A task that runs and finishes gives its stack back for the next.
+        let first = pool.take_reserved(classes[0]);
+        let base = first.bounds().base;
+        pool.put(first, &owner);
+        let second = pool.take_reserved(classes[1]);
+        assert_eq!(second.bounds().base, base, "the stack just released is reused, warm");
+        pool.put(second, &owner);
+        for class in &classes[2..] {
+            pool.unreserve(*class);
+        }
+        assert_eq!(pool.region_count(), 2, "no stack was mapped while taking reserved ones");
     }
 
     #[test]

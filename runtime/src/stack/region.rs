@@ -70,7 +70,8 @@ impl Region {
         let page = page_size();
         let usable = stack_size.max(page).div_ceil(page) * page;
         // One page more than asked: room to shift each stack's top by a
-        // different cache colour (see `colour`).
+        // different cache colour (see `colour`) without taking from the
+        // usable size.
         let slot = page + usable + page;
         let len = slot * STACKS_PER_REGION;
         // SAFETY: an anonymous private mapping at an address of the kernel's
@@ -98,10 +99,11 @@ impl Region {
         }
         let mut region = Region { start: start as usize, len, guard_pages: 0 };
         let first = out.len();
+        let numbered = next_stack_number();
         for i in 0..STACKS_PER_REGION {
             let guard_start = region.start + i * slot;
             let protection = region.protect(guard_start, page, wanted)?;
-            let base = guard_start + slot - colour(page);
+            let base = guard_start + slot - colour(numbered + i, page);
             let bounds =
                 StackBounds { base, limit: guard_start + page, guard_start, protection, class: usable };
             out.push(Stack { bounds });
@@ -163,23 +165,29 @@ impl Drop for Region {
     }
 }
 
-/// How far below the top of its slot a stack starts: a different multiple of
-/// the cache line for consecutive stacks.
+/// How far below the top of its slot stack `n` (counted across the
+/// process) starts: a different multiple of the cache line for consecutive
+/// stacks.
 ///
 /// Without it every stack top has the same offset within its page, so the
 /// hot frames of all coroutines compete for the same few sets of the
 /// (set-associative) L1 and L2 caches, and switching round 200 coroutines
-/// misses on nearly every switch. Spreading the tops over the 64 line
-/// offsets of a page removes that aliasing (it measured about 30% off a
-/// round of switches on the development machine).
-fn colour(page: usize) -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// misses on nearly every switch. Spreading the tops over 32 line offsets
+/// (half a page) removes that aliasing (about 30% off a round of switches
+/// on the development machine) while keeping the top frames of most
+/// sleeping coroutines within one page.
+fn colour(n: usize, page: usize) -> usize {
     const LINE: usize = 64;
-    let lines = page / LINE;
-    // 37 is odd, so consecutive stacks visit every line offset before any
-    // repeats, in a scattered order.
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    (n.wrapping_mul(37) % lines) * LINE
+    let colours = (page / 2 / LINE).max(1);
+    // 37 is odd, and the number of colours a power of two, so consecutive
+    // stacks get distinct offsets until all are used, in a scattered order.
+    (n.wrapping_mul(37) % colours) * LINE
+}
+
+/// The number of the first stack of the next region, for [`colour`].
+fn next_stack_number() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(STACKS_PER_REGION, Ordering::Relaxed)
 }
 
 /// Probes once per process whether `madvise(MADV_GUARD_INSTALL)` works, on

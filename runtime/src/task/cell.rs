@@ -44,6 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use corosensei::{Coroutine, Yielder};
 
+use super::slot::Slot;
 use crate::park::{WakeReason, Waker};
 use crate::scheduler::Switch;
 use crate::stack::overflow::{Owner, Running};
@@ -96,24 +97,15 @@ impl std::fmt::Display for TaskId {
     }
 }
 
-/// What a task's result slot is to the scheduler: something to drop. The
-/// slot's real type, [`Packet<T>`](super::Packet), is known only to the
-/// task's [`JoinHandle`](super::JoinHandle).
-pub(crate) trait ResultSlot {}
-
-impl<T> ResultSlot for super::Packet<T> {}
-
-/// The main task's result travels through `run`'s own frame instead.
-impl ResultSlot for () {}
-
-/// The scheduler's record of one coroutine, with the slot its result goes
-/// to. The scheduler sees every task as `TaskCell<dyn ResultSlot>` (the
-/// default); a join handle sees its own `TaskCell<Packet<T>>`. Keeping the
-/// slot in the same allocation makes a spawn one `malloc`, not two.
+/// The scheduler's record of one coroutine, with its slot (the closure
+/// before it starts, the result after it finishes; see `slot.rs`). The
+/// scheduler sees every task as `TaskCell<dyn Slot>` (the default); a join
+/// handle sees its own `TaskCell<dyn JoinSlot<T>>`. Keeping the slot in the
+/// same allocation makes a spawn one `malloc`.
 // `repr(C)` keeps the fields every switch touches (state, yielder, the
 // coroutine's stack pointer) together in the first cache lines.
 #[repr(C)]
-pub(crate) struct TaskCell<S: ?Sized = dyn ResultSlot> {
+pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// Where the task is in its life (see the module documentation).
     pub(crate) state: Cell<State>,
     /// Counts the parks this task has completed. A waker is made for one
@@ -135,7 +127,11 @@ pub(crate) struct TaskCell<S: ?Sized = dyn ResultSlot> {
     /// The task's yielder, recorded when its coroutine first runs. Points
     /// into the task's own stack and is valid while the coroutine lives.
     pub(crate) yielder: Cell<*const TaskYielder>,
-    /// The coroutine itself; `None` before spawn finishes and after Done.
+    /// Size class of the stack reserved for the task at spawn and taken
+    /// when it first runs.
+    pub(crate) stack_class: Cell<usize>,
+    /// The coroutine itself; `None` until the task first runs and after
+    /// Done.
     pub(crate) coroutine: RefCell<Option<TaskCoroutine>>,
     /// Who this task is and where its stack lies: for `current()`, errors
     /// and overflow reports.
@@ -144,13 +140,13 @@ pub(crate) struct TaskCell<S: ?Sized = dyn ResultSlot> {
     pub(crate) registry_key: Cell<usize>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
     pub(crate) join_waiter: RefCell<Option<Waker>>,
-    /// Where the task's closure leaves its result.
-    pub(crate) result: S,
+    /// The closure until the task starts, then its result.
+    pub(crate) slot: S,
 }
 
 impl<S> TaskCell<S> {
     /// A task that has not been given its coroutine yet.
-    pub(crate) fn new(name: Option<Arc<str>>, result: S) -> TaskCell<S> {
+    pub(crate) fn new(name: Option<Arc<str>>, slot: S) -> TaskCell<S> {
         TaskCell {
             info: Running {
                 owner: Owner { id: TaskId::next().0, name },
@@ -164,9 +160,10 @@ impl<S> TaskCell<S> {
             cancelled: Cell::new(false),
             unwinding: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
+            stack_class: Cell::new(0),
             coroutine: RefCell::new(None),
             join_waiter: RefCell::new(None),
-            result,
+            slot,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::cell::TaskCell;
+use super::slot::JoinSlot;
 use super::{Task, TaskId};
 use crate::park::{self, WakeReason};
 use crate::scheduler;
@@ -45,11 +46,11 @@ impl<T> Packet<T> {
 pub struct JoinHandle<T> {
     /// The task, to wait on its completion, with the slot its result
     /// arrives in.
-    task: Rc<TaskCell<Packet<T>>>,
+    task: Rc<TaskCell<dyn JoinSlot<T>>>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Rc<TaskCell<Packet<T>>>) -> JoinHandle<T> {
+    pub(crate) fn new(task: Rc<TaskCell<dyn JoinSlot<T>>>) -> JoinHandle<T> {
         JoinHandle { task }
     }
 
@@ -81,7 +82,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
         loop {
-            if let Some(result) = self.task.result.take() {
+            if let Some(result) = self.task.slot.take_result() {
                 return result;
             }
             if self.task.is_done() || !scheduler::in_coroutine() {
@@ -97,7 +98,7 @@ impl<T> JoinHandle<T> {
             *self.task.join_waiter.borrow_mut() = Some(waker);
             if park::park(None) == WakeReason::Cancelled {
                 self.task.join_waiter.borrow_mut().take();
-                if let Some(result) = self.task.result.take() {
+                if let Some(result) = self.task.slot.take_result() {
                     return result;
                 }
                 return Err(JoinError::cancelled(&self.task));

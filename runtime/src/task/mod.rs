@@ -7,6 +7,7 @@
 
 pub(crate) mod cell;
 mod join;
+mod slot;
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -16,6 +17,7 @@ use std::sync::{Arc, Once};
 pub use cell::TaskId;
 pub(crate) use join::Packet;
 pub use join::{JoinError, JoinHandle};
+pub(crate) use slot::Spawned;
 
 use crate::scheduler::Scheduler;
 use cell::{TaskCell, TaskYielder};
@@ -105,15 +107,9 @@ impl Builder {
         T: 'static,
     {
         let spawned = Scheduler::with(|s| {
-            let task = Rc::new(TaskCell::new(self.name, Packet::new()));
+            let task = Rc::new(TaskCell::new(self.name, Spawned::new(f)));
             let size = self.stack_size.unwrap_or_else(|| s.default_stack_size());
-            // SAFETY: the packet lives in the task's cell, and the coroutine
-            // that writes it is owned by that same cell; whoever runs or
-            // unwinds the coroutine holds an `Rc` to the cell meanwhile.
-            let body = unsafe { body(f, &task.result) };
-            // SAFETY: `f` and `T` are `'static`, so the coroutine borrows
-            // nothing that could end before it does.
-            unsafe { s.spawn_unchecked(task.clone(), size, body) }?;
+            s.spawn(task.clone(), size)?;
             Ok(JoinHandle::new(task))
         });
         spawned.unwrap_or_else(|| {
