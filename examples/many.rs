@@ -5,8 +5,9 @@
 //! Run with `cargo run --release --example many -- --count 1000000 --stack-size 16384`.
 //!
 //! Memory is read from `VmRSS` in `/proc/self/status` (Linux only) and
-//! reported twice: right after spawning, when each stack holds only its
-//! initial frame, and once every coroutine has run and parked in `sleep`,
+//! reported twice: right after spawning, when no coroutine has started yet
+//! (a spawned coroutine's closure waits in its task record and its stack is
+//! only reserved), and once every coroutine has run and parked in `sleep`,
 //! which is the cost of an idle coroutine. Both include the `JoinHandle`
 //! kept for each. A coroutine's stack reserves `--stack-size` bytes of
 //! address space, but only the pages it touches become resident.
