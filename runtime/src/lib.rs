@@ -30,12 +30,14 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, clippy::undocumented_unsafe_blocks)]
 
 mod cancel;
+mod inbox;
 pub mod net;
 mod park;
 mod reactor;
 mod runtime;
 mod scheduler;
 mod stack;
+pub mod sync;
 pub mod task;
 mod time;
 mod timer;

@@ -138,6 +138,12 @@ pub(crate) fn park(deadline: Option<Instant>) -> WakeReason {
     Scheduler::with(|s| s.park(deadline)).expect("park called outside a coroutine")
 }
 
+/// Makes a waker for `task` in a given epoch (for wake-ups posted from
+/// other threads, which carry their epoch).
+pub(crate) fn waker_at(task: Rc<TaskCell>, epoch: u32) -> Waker {
+    Waker { task, epoch }
+}
+
 /// Makes a waker for `task` in its current epoch (for the scheduler's
 /// own timers).
 pub(crate) fn waker_for(task: Rc<TaskCell>) -> Waker {

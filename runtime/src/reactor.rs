@@ -70,6 +70,18 @@ pub(crate) struct Shared {
     alive: AtomicBool,
 }
 
+impl Shared {
+    /// The runtime's identity.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Interrupts the runtime's `epoll_wait` (from any thread).
+    pub(crate) fn notify(&self) -> io::Result<()> {
+        self.poller.notify()
+    }
+}
+
 /// A descriptor's entry in the reactor.
 #[derive(Debug)]
 struct Source {
@@ -151,6 +163,11 @@ impl Reactor {
     /// This runtime's identity.
     pub(crate) fn id(&self) -> u64 {
         self.shared.id
+    }
+
+    /// The part other threads may use.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Wakers waiting for I/O right now.

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use corosensei::CoroutineResult;
 use slab::Slab;
 
+use crate::inbox::{Inbox, Posted, TaskRef};
 use crate::park::{self, WakeReason, Waker};
 use crate::reactor::Reactor;
 use crate::stack::{Protection, Stack, StackPool, overflow};
@@ -89,6 +90,10 @@ pub(crate) struct Scheduler {
     timers: RefCell<Timers<Waker>>,
     /// The epoll event loop.
     pub(crate) reactor: Reactor,
+    /// Wake-ups posted by other threads.
+    inbox: Arc<Inbox>,
+    /// Reused buffer for draining the inbox.
+    posted: RefCell<Vec<Posted>>,
     /// Stacks of finished tasks, for reuse.
     stacks: RefCell<StackPool>,
     /// Defaults for spawned tasks.
@@ -117,12 +122,15 @@ impl Scheduler {
             Ok(reactor) => reactor,
             Err(err) => panic!("green: cannot create the epoll instance: {err}"),
         };
+        let inbox = Arc::new(Inbox::new(reactor.shared().clone()));
         let scheduler = Scheduler {
             run_queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
             current: RefCell::new(None),
             timers: RefCell::new(Timers::default()),
             reactor,
+            inbox,
+            posted: RefCell::new(Vec::new()),
             stacks: RefCell::new(StackPool::new(config.protection)),
             config,
             shutting_down: Cell::new(false),
@@ -248,7 +256,7 @@ impl Scheduler {
             }
             let timeout = {
                 let timers = self.timers.borrow();
-                if timers.len() == 0 && self.reactor.waiters() == 0 {
+                if timers.len() == 0 && self.reactor.waiters() == 0 && !self.inbox.has_remote_waits() {
                     drop(timers);
                     self.report_deadlock(main);
                 }
@@ -275,6 +283,7 @@ impl Scheduler {
     /// The non-blocking poll between task switches: skipped entirely (no
     /// syscall, no clock read) when no task waits for I/O or a timer.
     fn poll_if_waiting(&self) {
+        self.drain_inbox();
         if self.reactor.waiters() > 0 {
             self.poll(Some(Duration::ZERO));
         } else if self.timers.borrow().len() > 0 {
@@ -293,7 +302,40 @@ impl Scheduler {
             waker.wake(WakeReason::Ready);
         }
         self.due.replace(due);
+        self.drain_inbox();
         self.fire_timers();
+    }
+
+    /// Performs the wake-ups other threads have posted.
+    fn drain_inbox(&self) {
+        let mut posted = self.posted.take();
+        self.inbox.take(&mut posted);
+        for wake in posted.drain(..) {
+            self.wake_local(wake, WakeReason::Ready);
+        }
+        self.posted.replace(posted);
+    }
+
+    /// Wakes a task of this runtime by registry key, id and epoch; a task
+    /// that has finished, or moved past that park, is left alone.
+    pub(crate) fn wake_local(&self, wake: Posted, reason: WakeReason) {
+        let task = self.tasks.borrow().get(wake.key).filter(|t| t.info.owner.id == wake.id).cloned();
+        if let Some(task) = task {
+            park::waker_at(task, wake.epoch).wake(reason);
+        }
+    }
+
+    /// This runtime's identity.
+    pub(crate) fn id(&self) -> u64 {
+        self.reactor.id()
+    }
+
+    /// A handle any thread can use to wake the running task, and the epoch
+    /// of its coming park.
+    pub(crate) fn current_task_ref(&self) -> (TaskRef, u32) {
+        let task = self.current_task();
+        let handle = TaskRef::new(self.inbox.clone(), task.registry_key.get(), task.info.owner.id);
+        (handle, task.epoch.get())
     }
 
     /// Wakes the tasks whose deadlines have passed.

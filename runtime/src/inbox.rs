@@ -1,0 +1,141 @@
+//! The inbox: how another thread wakes a coroutine of this runtime.
+//!
+//! A task's run queue belongs to its scheduler's thread and is never
+//! touched from anywhere else. A thread that wants to wake a coroutine of
+//! another runtime (a plain thread sending on a channel, a coroutine of a
+//! runtime on another thread releasing a lock) posts the wake-up here and
+//! notifies the runtime's poller, which interrupts its `epoll_wait`. The
+//! scheduler drains the inbox after every poll and every `EVENT_INTERVAL`
+//! switches, and performs each wake-up as a local one, with the same
+//! epoch check as any other waker: a stale post is a harmless miss.
+//!
+//! ```text
+//!   thread B                                   runtime A (thread A)
+//!   TaskRef::wake(epoch)
+//!     same runtime as the caller? no
+//!     inbox.posted.push((key, id, epoch))
+//!     inbox.pending = true
+//!     poller.notify() ------------------------> epoll_wait returns
+//!                                               drain_inbox():
+//!                                                 tasks[key], id matches
+//!                                                 Waker { task, epoch }.wake()
+//! ```
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::park::WakeReason;
+use crate::reactor::Shared;
+use crate::scheduler::Scheduler;
+
+/// One wake-up posted from another thread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Posted {
+    /// The task's key in its scheduler's registry.
+    pub(crate) key: usize,
+    /// The task's id, to tell it from a later task in the same slot.
+    pub(crate) id: u64,
+    /// The park this wake-up is for.
+    pub(crate) epoch: u32,
+}
+
+/// Wake-ups for one runtime from other threads.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    /// Posted wake-ups, drained by the owning scheduler.
+    posted: Mutex<Vec<Posted>>,
+    /// Whether `posted` may be non-empty; read without the lock.
+    pending: AtomicBool,
+    /// Tasks of this runtime parked where another thread may wake them.
+    /// While it is non-zero the scheduler cannot call a stall a deadlock.
+    remote_waits: AtomicUsize,
+    /// The reactor's thread-safe part, to interrupt `epoll_wait`.
+    reactor: Arc<Shared>,
+}
+
+impl Inbox {
+    pub(crate) fn new(reactor: Arc<Shared>) -> Inbox {
+        Inbox {
+            posted: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
+            remote_waits: AtomicUsize::new(0),
+            reactor,
+        }
+    }
+
+    /// The runtime this inbox belongs to.
+    pub(crate) fn runtime(&self) -> u64 {
+        self.reactor.id()
+    }
+
+    /// Posts a wake-up and interrupts the runtime's poll.
+    pub(crate) fn post(&self, wake: Posted) {
+        self.posted.lock().unwrap_or_else(PoisonError::into_inner).push(wake);
+        self.pending.store(true, Ordering::Release);
+        // An error means the epoll instance is gone with its runtime, and
+        // so is the task: nothing to wake.
+        let _ = self.reactor.notify();
+    }
+
+    /// Takes the posted wake-ups, if any.
+    pub(crate) fn take(&self, into: &mut Vec<Posted>) {
+        if self.pending.swap(false, Ordering::Acquire) {
+            into.append(&mut self.posted.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+    }
+
+    /// Counts a task that parks where another thread may wake it.
+    pub(crate) fn remote_wait_begins(&self) {
+        self.remote_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Undoes [`Inbox::remote_wait_begins`].
+    pub(crate) fn remote_wait_ends(&self) {
+        self.remote_waits.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether any task waits for a wake-up from another thread.
+    pub(crate) fn has_remote_waits(&self) -> bool {
+        self.remote_waits.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// A handle to one coroutine that any thread may hold and wake.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskRef {
+    /// The inbox of the task's runtime.
+    inbox: Arc<Inbox>,
+    /// The task's key in the registry of its scheduler.
+    key: usize,
+    /// The task's id.
+    id: u64,
+}
+
+impl TaskRef {
+    pub(crate) fn new(inbox: Arc<Inbox>, key: usize, id: u64) -> TaskRef {
+        TaskRef { inbox, key, id }
+    }
+
+    /// The task's runtime's inbox.
+    pub(crate) fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+
+    /// Wakes the task from its park number `epoch` (see `park.rs`), from
+    /// any thread: directly on the task's own thread, through the inbox
+    /// from any other.
+    pub(crate) fn wake(&self, epoch: u32) {
+        let runtime = self.inbox.runtime();
+        let local = Scheduler::with(|s| {
+            if s.id() == runtime {
+                s.wake_local(Posted { key: self.key, id: self.id, epoch }, WakeReason::Ready);
+                true
+            } else {
+                false
+            }
+        });
+        if local != Some(true) {
+            self.inbox.post(Posted { key: self.key, id: self.id, epoch });
+        }
+    }
+}
