@@ -300,3 +300,91 @@ impl<E: Entry> WaitQueue<E> {
         self.entries.drain(..)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_thread_claims_and_wakes_a_parked_coroutine() {
+        let token = crate::run(|| {
+            let waiter = Waiter::new();
+            let handle = waiter.handle();
+            // The claim comes from another thread, through the inbox, while
+            // the coroutine is parked (or about to park: either works).
+            let notifier = thread::spawn(move || {
+                assert!(handle.claim(7));
+                handle.wake();
+            });
+            let outcome = waiter.wait(None);
+            notifier.join().unwrap();
+            outcome
+        });
+        assert_eq!(token, Outcome::Claimed(7));
+    }
+
+    #[test]
+    fn a_coroutine_claims_and_wakes_a_parked_thread() {
+        let (tx, rx) = mpsc::channel();
+        let parked = thread::spawn(move || {
+            let waiter = Waiter::new();
+            tx.send(waiter.handle()).unwrap();
+            waiter.wait(None)
+        });
+        let handle = rx.recv().unwrap();
+        crate::run(move || {
+            assert!(handle.claim(3));
+            handle.wake();
+        });
+        assert_eq!(parked.join().unwrap(), Outcome::Claimed(3));
+    }
+
+    #[test]
+    fn a_timed_out_waiter_cannot_be_claimed_afterwards() {
+        crate::run(|| {
+            let waiter = Waiter::new();
+            let handle = waiter.handle();
+            let deadline = Instant::now() + Duration::from_millis(1);
+            assert_eq!(waiter.wait(Some(deadline)), Outcome::TimedOut);
+            assert!(!handle.claim(1), "an abandoned waiter refuses claims");
+            assert_eq!(waiter.claimed(), None);
+        });
+        let waiter = Waiter::new();
+        let handle = waiter.handle();
+        assert_eq!(waiter.wait(Some(Instant::now())), Outcome::TimedOut);
+        assert!(!handle.claim(1));
+    }
+
+    #[test]
+    fn a_claim_made_before_the_wait_is_not_lost() {
+        crate::run(|| {
+            let waiter = Waiter::new();
+            let handle = waiter.handle();
+            assert!(handle.claim(5));
+            handle.wake();
+            // The wake-up found the coroutine running; the wait sees the
+            // claim without parking.
+            assert_eq!(waiter.wait(Some(Instant::now() + Duration::from_secs(60))), Outcome::Claimed(5));
+            assert!(!handle.claim(6), "a waiter is claimed once");
+        });
+    }
+
+    #[test]
+    fn the_queue_skips_waiters_that_are_gone() {
+        let first = Waiter::new();
+        let second = Waiter::new();
+        let mut queue = WaitQueue::default();
+        queue.push(first.handle());
+        queue.push(second.handle());
+        assert_eq!(first.wait(Some(Instant::now())), Outcome::TimedOut);
+        let claimed = queue.pop_claimed(|entry| entry.claim(0)).expect("the second is waiting");
+        assert!(claimed.is_for(&second));
+        assert!(queue.is_empty());
+        queue.push(second.handle());
+        queue.remove(&second);
+        assert_eq!(queue.len(), 0);
+    }
+}
