@@ -40,6 +40,7 @@ mod stack;
 pub mod sync;
 pub mod task;
 mod time;
+mod timeout;
 mod timer;
 
 pub use cancel::{Cancelled, is_cancelled};
@@ -47,3 +48,4 @@ pub use runtime::{Builder, DEFAULT_STACK_SIZE, run};
 pub use stack::Protection;
 pub use task::{JoinError, JoinHandle, Task, TaskId, current, spawn, try_current};
 pub use time::{sleep, sleep_until, yield_now};
+pub use timeout::{Elapsed, deadline, shield, timeout};

@@ -354,6 +354,12 @@ impl Scheduler {
     /// Switches to `task` until it parks, yields or finishes.
     fn run_task(&self, task: Rc<TaskCell>) {
         if task.coroutine.borrow().is_none() {
+            if task.cancel.is_requested() {
+                // Cancelled before it ever ran: its closure never runs.
+                self.discard_unstarted(&task);
+                self.finish(&task);
+                return;
+            }
             self.start(&task);
         }
         task.state.set(State::Running);
@@ -400,6 +406,26 @@ impl Scheduler {
         }
     }
 
+    /// Drops the closure of a task that never started and gives up its
+    /// stack reservation.
+    fn discard_unstarted(&self, task: &TaskCell) {
+        self.stacks.borrow_mut().unreserve(task.stack_class.get());
+        if panic::catch_unwind(AssertUnwindSafe(|| task.slot.drop_body())).is_err() {
+            report_discarded_panic(task);
+        }
+    }
+
+    /// Requests cancellation of a task of this runtime (see
+    /// `JoinHandle::cancel`): wakes it with `Cancelled` if it is parked
+    /// where the request can reach it; otherwise its next park sees it.
+    pub(crate) fn cancel<S: ?Sized>(&self, task: &TaskCell<S>) {
+        if task.is_done() || !task.cancel.request() || task.state.get() != State::Parked {
+            return;
+        }
+        let wake = Posted { key: task.registry_key.get(), id: task.info.owner.id, epoch: task.epoch.get() };
+        self.wake_local(wake, WakeReason::Cancelled);
+    }
+
     /// Bookkeeping after a task's closure has returned.
     fn finish(&self, task: &TaskCell) {
         task.state.set(State::Done);
@@ -433,21 +459,40 @@ impl Scheduler {
         if let Some(reason) = task.pending.take() {
             return reason;
         }
-        if task.cancelled.get() || self.shutting_down.get() {
+        if self.shutting_down.get() {
             return WakeReason::Cancelled;
         }
-        if let Some(deadline) = deadline {
-            if deadline <= Instant::now() {
+        // The common case, no scope and no request, reads no clock.
+        let scoped = !task.cancel.is_idle();
+        let mut wake_at = deadline;
+        if scoped || deadline.is_some() {
+            let now = Instant::now();
+            if scoped && task.cancel.deliver(now) {
+                return WakeReason::Cancelled;
+            }
+            if deadline.is_some_and(|d| d <= now) {
                 return WakeReason::TimedOut;
             }
+            if let Some(scope) = task.cancel.next_deadline() {
+                wake_at = Some(wake_at.map_or(scope, |d| d.min(scope)));
+            }
         }
-        let timer = deadline.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(task.clone())));
+        let timer = wake_at.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(task.clone())));
         task.state.set(State::Parked);
         self.suspend(task, Switch::Park);
         let reason = task.reason.get();
         if let Some(timer) = timer {
             if reason != WakeReason::TimedOut {
                 self.timers.borrow_mut().cancel(timer);
+            }
+        }
+        if reason == WakeReason::TimedOut && deadline != wake_at {
+            // The timer was a scope's deadline, unless the operation's own
+            // deadline has passed too (then the operation times out, and the
+            // scope's cancellation comes at the next park).
+            let now = Instant::now();
+            if !deadline.is_some_and(|d| d <= now) && task.cancel.deliver(now) {
+                return WakeReason::Cancelled;
             }
         }
         reason
@@ -518,7 +563,7 @@ impl Scheduler {
 
     /// Unwinds one task's stack (running its destructors) and recycles it.
     fn tear_down(&self, task: &Rc<TaskCell>) {
-        task.cancelled.set(true);
+        task.cancel.request();
         task.unwinding.set(true);
         let coroutine = task.coroutine.borrow_mut().take();
         if let Some(mut coroutine) = coroutine {
@@ -542,11 +587,7 @@ impl Scheduler {
                 }
             }
         } else {
-            // Spawned but never started: its closure waits in the slot.
-            self.stacks.borrow_mut().unreserve(task.stack_class.get());
-            if panic::catch_unwind(AssertUnwindSafe(|| task.slot.drop_body())).is_err() {
-                report_discarded_panic(task);
-            }
+            self.discard_unstarted(task);
         }
         task.state.set(State::Done);
         task.join_waiter.borrow_mut().take();
@@ -567,11 +608,11 @@ impl Drop for Scheduler {
 }
 
 /// Says on stderr that dropping the closure of a never-started task
-/// panicked at shutdown and that the panic was dropped.
+/// panicked and that the panic was dropped.
 fn report_discarded_panic(task: &TaskCell) {
     eprintln!(
-        "green: dropping the closure of coroutine '{}' (id {}), which never started, panicked while \
-         the runtime was shutting down; the panic was discarded",
+        "green: dropping the closure of coroutine '{}' (id {}), which was cancelled before it started, \
+         panicked; the panic was discarded",
         task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
         task.info.owner.id
     );

@@ -32,6 +32,7 @@
 //! | `epoch` | the task itself, when a park ends | Running |
 //! | `pending` | a waker that finds the task Running in the same epoch | Running |
 //! | `reason` | the waker that wins | Parked → Runnable |
+//! | `cancel` | the task (scopes), a handle or group (request), the scheduler (shutdown) | any |
 //! | `coroutine` | the scheduler | resume, finish, teardown |
 //! | `join_waiter` | a joining task (set), the scheduler (take, at Done) | any |
 //!
@@ -44,6 +45,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use corosensei::{Coroutine, Yielder};
 
+use super::cancel_state::CancelState;
 use super::slot::Slot;
 use crate::park::{WakeReason, Waker};
 use crate::scheduler::Switch;
@@ -118,9 +120,9 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     pub(crate) pending: Cell<Option<WakeReason>>,
     /// Why the last park ended, written by the waker that won.
     pub(crate) reason: Cell<WakeReason>,
-    /// Cancellation has been requested: every park returns
-    /// [`WakeReason::Cancelled`] from now on (level-triggered).
-    pub(crate) cancelled: Cell<bool>,
+    /// Cancel request and open timeout/shield scopes: what makes a park
+    /// return [`WakeReason::Cancelled`] (level-triggered).
+    pub(crate) cancel: CancelState,
     /// The task is being force-unwound at runtime shutdown; its panic
     /// boundary must let corosensei's unwind payload through.
     pub(crate) unwinding: Cell<bool>,
@@ -157,7 +159,7 @@ impl<S> TaskCell<S> {
             epoch: Cell::new(0),
             pending: Cell::new(None),
             reason: Cell::new(WakeReason::Ready),
-            cancelled: Cell::new(false),
+            cancel: CancelState::default(),
             unwinding: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
             stack_class: Cell::new(0),

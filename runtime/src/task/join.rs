@@ -106,6 +106,37 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// Asks the coroutine to stop.
+    ///
+    /// The request is delivered at the coroutine's current blocking
+    /// operation if it is parked in one, otherwise at its next: that
+    /// operation fails with a cancellation error (for I/O an `io::Error`
+    /// that [`is_cancelled`](crate::is_cancelled) recognises; for channels
+    /// and locks their error's `Cancelled` variant), so that `?` unwinds
+    /// the coroutine's own code and its destructors run. The request is
+    /// level-triggered: every later blocking operation fails the same way
+    /// until the coroutine returns. Code inside [`shield`](crate::shield)
+    /// is not interrupted. A coroutine that has not started yet never runs.
+    ///
+    /// `join` afterwards returns whatever the coroutine returned, or a
+    /// [`JoinError`] that [`is_cancelled`](JoinError::is_cancelled) if it
+    /// never started.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// green::run(|| {
+    ///     let (reader, _writer) = green::net::UnixStream::pair().unwrap();
+    ///     let reading = green::spawn(move || (&reader).read(&mut [0; 16]));
+    ///     green::yield_now(); // let it start and park in the read
+    ///     reading.cancel();
+    ///     let err = reading.join().unwrap().unwrap_err();
+    ///     assert!(green::is_cancelled(&err), "the read reported the cancellation");
+    /// });
+    /// ```
+    pub fn cancel(&self) {
+        crate::scheduler::Scheduler::with(|s| s.cancel(&self.task));
+    }
+
     /// Whether the coroutine has finished (its result is ready).
     pub fn is_finished(&self) -> bool {
         self.task.is_done()

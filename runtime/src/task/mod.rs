@@ -5,6 +5,7 @@
 //! runtime. It runs until it blocks (on I/O, a sleep, a join, ...) or calls
 //! [`yield_now`](crate::yield_now), and then the thread runs another.
 
+pub(crate) mod cancel_state;
 pub(crate) mod cell;
 mod join;
 mod slot;

@@ -1,0 +1,168 @@
+//! What cancels a task's waits: a cancel request, and the deadlines of the
+//! timeout scopes it is inside, unless a shield stands in between.
+//!
+//! Each task keeps a stack of *frames*, pushed by [`crate::timeout`] /
+//! [`crate::deadline`] (a frame with a deadline) and [`crate::shield`] (a
+//! frame that hides everything outside it), innermost last:
+//!
+//! ```text
+//!   task.cancel_requested            <- JoinHandle::cancel, TaskGroup::cancel_all
+//!   frames: [ deadline 10s | shield | deadline 2s ]
+//!                                      ^ innermost
+//!   visible from a park: deadline 2s, then the shield stops the walk:
+//!   neither the 10 s deadline nor the cancel request reaches it
+//! ```
+//!
+//! Every park asks [`CancelState::deliver`] first. Delivery is level-
+//! triggered, as in trio: as long as a visible deadline has passed (or a
+//! cancel was requested and no shield hides it), every park returns
+//! `Cancelled` at once, so a coroutine that ignores the error and blocks
+//! again gets it again, until it leaves the scope (or returns).
+//!
+//! A frame whose deadline has passed when a cancellation is delivered is
+//! marked `fired`; the scope function that pushed it reports `Elapsed` on
+//! exit only if its own frame fired. That is how a timeout belongs to the
+//! scope that set it: an inner scope's expiry is never reported by an
+//! outer one, and the other way round.
+
+use std::cell::{Cell, RefCell};
+use std::time::Instant;
+
+/// One open timeout or shield scope of a task.
+#[derive(Debug)]
+struct Frame {
+    /// Identifies the frame to the scope that pushed it.
+    id: u64,
+    /// When the scope's deadline passes; `None` for a shield.
+    deadline: Option<Instant>,
+    /// Whether this frame hides the frames outside it and the task's
+    /// cancel request.
+    shield: bool,
+    /// Whether a cancellation was delivered because of this frame's
+    /// deadline.
+    fired: Cell<bool>,
+}
+
+/// Cancellation state of one task. Touched only by the task's own thread.
+#[derive(Debug, Default)]
+pub(crate) struct CancelState {
+    /// Cancellation was requested (by a handle, a group, or shutdown).
+    requested: Cell<bool>,
+    /// Open scopes, outermost first.
+    frames: RefCell<Vec<Frame>>,
+    /// Id for the next frame.
+    next_id: Cell<u64>,
+}
+
+/// Identifies a frame pushed by [`CancelState::push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameId(u64);
+
+impl CancelState {
+    /// Records a cancel request. Returns whether a park happening now would
+    /// see it (no shield in the way).
+    pub(crate) fn request(&self) -> bool {
+        self.requested.set(true);
+        !self.frames.borrow().iter().any(|f| f.shield)
+    }
+
+    /// Whether cancellation was requested (shielded or not).
+    pub(crate) fn is_requested(&self) -> bool {
+        self.requested.get()
+    }
+
+    /// Opens a scope: a deadline, or a shield.
+    pub(crate) fn push(&self, deadline: Option<Instant>, shield: bool) -> FrameId {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.frames.borrow_mut().push(Frame { id, deadline, shield, fired: Cell::new(false) });
+        FrameId(id)
+    }
+
+    /// Closes the innermost scope, which must be `id`; returns whether its
+    /// deadline caused a cancellation.
+    pub(crate) fn pop(&self, id: FrameId) -> bool {
+        let frame = self.frames.borrow_mut().pop();
+        match frame {
+            Some(frame) if frame.id == id.0 => frame.fired.get(),
+            _ => unreachable!("timeout and shield scopes close in the order they opened"),
+        }
+    }
+
+    /// Whether nothing could cancel a park: the fast path of every park.
+    pub(crate) fn is_idle(&self) -> bool {
+        !self.requested.get() && self.frames.borrow().is_empty()
+    }
+
+    /// Whether a cancellation is due for a park starting at `now`; if it is
+    /// because of deadlines, marks every visible frame whose deadline has
+    /// passed as fired.
+    pub(crate) fn deliver(&self, now: Instant) -> bool {
+        let frames = self.frames.borrow();
+        let mut due = false;
+        for frame in frames.iter().rev() {
+            if frame.deadline.is_some_and(|d| d <= now) {
+                frame.fired.set(true);
+                due = true;
+            }
+            if frame.shield {
+                return due;
+            }
+        }
+        due || self.requested.get()
+    }
+
+    /// The earliest deadline a park may be interrupted by.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let frames = self.frames.borrow();
+        let mut earliest: Option<Instant> = None;
+        for frame in frames.iter().rev() {
+            if let Some(deadline) = frame.deadline {
+                earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+            }
+            if frame.shield {
+                break;
+            }
+        }
+        earliest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_nearest_deadline_wins_and_only_its_frame_fires() {
+        let state = CancelState::default();
+        let t0 = Instant::now();
+        let outer = state.push(Some(t0 + Duration::from_secs(10)), false);
+        let inner = state.push(Some(t0 + Duration::from_secs(1)), false);
+        assert_eq!(state.next_deadline(), Some(t0 + Duration::from_secs(1)));
+        assert!(!state.deliver(t0));
+        assert!(state.deliver(t0 + Duration::from_secs(2)));
+        assert!(state.pop(inner), "the inner scope's deadline fired");
+        assert!(!state.pop(outer), "the outer scope's did not");
+        assert!(state.is_idle());
+    }
+
+    #[test]
+    fn a_shield_hides_outer_deadlines_and_requests() {
+        let state = CancelState::default();
+        let t0 = Instant::now();
+        let outer = state.push(Some(t0), false);
+        assert!(state.request());
+        let shield = state.push(None, true);
+        assert!(!state.deliver(t0 + Duration::from_secs(1)));
+        assert_eq!(state.next_deadline(), None);
+        let inner = state.push(Some(t0 + Duration::from_secs(5)), false);
+        assert!(state.deliver(t0 + Duration::from_secs(6)), "a deadline inside the shield still applies");
+        assert!(state.pop(inner));
+        assert!(!state.pop(shield));
+        assert!(state.deliver(t0 + Duration::from_secs(6)), "outside the shield both apply again");
+        assert!(state.pop(outer));
+        assert!(state.deliver(t0), "the request is level-triggered");
+    }
+}

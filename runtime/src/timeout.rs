@@ -1,0 +1,162 @@
+//! Timeouts and deadlines as scopes, and shields for cleanup that must not
+//! be interrupted.
+//!
+//! ```
+//! use std::io::Read;
+//! use std::time::Duration;
+//!
+//! green::run(|| {
+//!     let (reader, _writer) = green::net::UnixStream::pair().unwrap();
+//!     // Nothing is ever written: the read is cancelled when the scope's
+//!     // deadline passes (it fails with a cancellation error), and the
+//!     // scope reports that its deadline did it.
+//!     let outcome = green::timeout(Duration::from_millis(10), || {
+//!         let err = (&reader).read(&mut [0; 16]).unwrap_err();
+//!         assert!(green::is_cancelled(&err));
+//!     });
+//!     assert!(outcome.is_err());
+//! });
+//! ```
+//!
+//! See `task/cancel_state.rs` for the rules: the nearest deadline wins,
+//! delivery is level-triggered, a timeout belongs to the scope that set it,
+//! and a shield hides every deadline and cancel request outside it.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::scheduler::Scheduler;
+use crate::task::cancel_state::FrameId;
+
+/// The deadline of a [`timeout`] or [`deadline`] scope passed while its
+/// body was blocked (the blocking call failed with a cancellation error,
+/// and the body's result was discarded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed {
+    /// The scope's deadline.
+    deadline: Instant,
+}
+
+impl Elapsed {
+    /// The deadline that passed.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("green: the deadline of a timeout scope passed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Runs `body` with a deadline `duration` from now; see [`deadline`].
+///
+/// # Panics
+///
+/// Outside a coroutine, or if `body` panics.
+pub fn timeout<T>(duration: Duration, body: impl FnOnce() -> T) -> Result<T, Elapsed> {
+    match Instant::now().checked_add(duration) {
+        Some(at) => deadline(at, body),
+        None => Ok(body()),
+    }
+}
+
+/// Runs `body`; if `at` passes while it is blocked, the blocking call is
+/// cancelled (it fails with its cancellation error, and so does every
+/// later one in the scope), and once `body` returns, its result is
+/// replaced by `Err(Elapsed)`.
+///
+/// Scopes nest, and the nearest deadline wins. A timeout belongs to the
+/// scope that set it: when an inner scope's deadline passes, the inner
+/// scope returns `Err(Elapsed)` and the outer one carries on; when the
+/// outer one's passes, both are cancelled, and each reports its own.
+/// If `body` finishes without being cancelled by this deadline, its result
+/// is returned even if the deadline has passed meanwhile.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// green::run(|| {
+///     let outer = green::timeout(Duration::from_secs(60), || {
+///         let inner = green::timeout(Duration::from_millis(5), || {
+///             green::sleep(Duration::from_secs(10))
+///         });
+///         assert!(inner.is_err(), "the inner deadline passed");
+///         "the outer scope carried on"
+///     });
+///     assert_eq!(outer, Ok("the outer scope carried on"));
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside a coroutine: a plain thread has no scheduler to cancel its
+/// blocking calls. If `body` panics, the panic passes through (the scope is
+/// closed on the way).
+pub fn deadline<T>(at: Instant, body: impl FnOnce() -> T) -> Result<T, Elapsed> {
+    let scope = Scope::open(Some(at), false, "green::timeout and green::deadline");
+    let value = body();
+    if scope.close() { Err(Elapsed { deadline: at }) } else { Ok(value) }
+}
+
+/// Runs `body` where no cancellation from outside reaches it: neither the
+/// deadlines of enclosing timeout scopes nor a cancel request of the task.
+/// Timeout scopes opened inside still apply. For cleanup that must finish,
+/// such as a goodbye message or a flush; pair it with a timeout inside so
+/// it cannot hang forever.
+///
+/// ```
+/// use std::time::Duration;
+/// green::run(|| {
+///     let outcome = green::timeout(Duration::from_millis(1), || {
+///         green::shield(|| green::sleep(Duration::from_millis(20)))
+///     });
+///     // The sleep inside the shield ran to the end; nothing was cancelled
+///     // by the deadline, so the scope returns the body's value.
+///     assert!(outcome.is_ok());
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside a coroutine.
+pub fn shield<T>(body: impl FnOnce() -> T) -> T {
+    let scope = Scope::open(None, true, "green::shield");
+    let value = body();
+    scope.close();
+    value
+}
+
+/// An open frame on the running task's cancel stack; closed on drop, so a
+/// panic in the body closes it too.
+struct Scope {
+    /// The frame, `None` once closed.
+    id: Option<FrameId>,
+}
+
+impl Scope {
+    fn open(deadline: Option<Instant>, shield: bool, what: &str) -> Scope {
+        let id = Scheduler::with(|s| s.has_current().then(|| s.current_task().cancel.push(deadline, shield)))
+            .flatten()
+            .unwrap_or_else(|| panic!("{what} called outside a coroutine (start one with green::run)"));
+        Scope { id: Some(id) }
+    }
+
+    /// Closes the frame; returns whether its deadline cancelled something.
+    fn close(mut self) -> bool {
+        self.pop()
+    }
+
+    fn pop(&mut self) -> bool {
+        let Some(id) = self.id.take() else { return false };
+        Scheduler::with(|s| s.current_task().cancel.pop(id)).unwrap_or(false)
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        self.pop();
+    }
+}
