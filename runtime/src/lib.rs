@@ -36,6 +36,7 @@ mod park;
 mod reactor;
 mod runtime;
 mod scheduler;
+mod scope;
 mod stack;
 pub mod sync;
 pub mod task;
@@ -45,6 +46,7 @@ mod timer;
 
 pub use cancel::{Cancelled, is_cancelled};
 pub use runtime::{Builder, DEFAULT_STACK_SIZE, run};
+pub use scope::{Scope, ScopeError, ScopedJoinHandle, scope};
 pub use stack::Protection;
 pub use task::{JoinError, JoinHandle, Task, TaskId, current, spawn, try_current};
 pub use time::{sleep, sleep_until, yield_now};

@@ -140,9 +140,7 @@ impl Scheduler {
         CURRENT.set(&scheduler);
         let result = crate::task::Packet::new();
         let size = scheduler.config.stack_size;
-        // SAFETY: `result` lives in this frame, which outlives the main
-        // coroutine (see below).
-        let body = unsafe { crate::task::body(main, &result) };
+        let body = crate::task::body(main, |outcome| result.set(outcome));
         let main_task: Rc<TaskCell> = Rc::new(TaskCell::new(name, ()));
         // SAFETY: the main coroutine may borrow from the caller of `run`
         // because it cannot outlive this call: `shutdown` below drops every
@@ -563,6 +561,15 @@ impl Scheduler {
 
     /// Unwinds one task's stack (running its destructors) and recycles it.
     fn tear_down(&self, task: &Rc<TaskCell>) {
+        if task.is_done() {
+            return; // a scoped child torn down with its parent
+        }
+        // Children of a `green::scope` borrow from their parent's stack:
+        // they go first.
+        let children = task.scoped_children.take();
+        for child in &children {
+            self.tear_down(child);
+        }
         task.cancel.request();
         task.unwinding.set(true);
         let coroutine = task.coroutine.borrow_mut().take();

@@ -40,6 +40,7 @@
 //! that spawned it: `TaskCell` is `!Send`, and so is everything holding it.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -140,6 +141,9 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     pub(crate) info: Running,
     /// The task's place in its scheduler's registry of live tasks.
     pub(crate) registry_key: Cell<usize>,
+    /// Children of the `green::scope`s this task is in, which borrow from
+    /// its stack: torn down before it at runtime shutdown.
+    pub(crate) scoped_children: RefCell<Vec<Rc<TaskCell>>>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
     pub(crate) join_waiter: RefCell<Option<Waker>>,
     /// The closure until the task starts, then its result.
@@ -164,6 +168,7 @@ impl<S> TaskCell<S> {
             yielder: Cell::new(std::ptr::null()),
             stack_class: Cell::new(0),
             coroutine: RefCell::new(None),
+            scoped_children: RefCell::new(Vec::new()),
             join_waiter: RefCell::new(None),
             slot,
         }

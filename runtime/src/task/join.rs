@@ -101,7 +101,7 @@ impl<T> JoinHandle<T> {
                 if let Some(result) = self.task.slot.take_result() {
                     return result;
                 }
-                return Err(JoinError::cancelled(&self.task));
+                return Err(JoinError::interrupted(&self.task));
             }
         }
     }
@@ -174,12 +174,18 @@ pub struct JoinError {
     name: Option<Arc<str>>,
 }
 
-/// The two ways a coroutine can fail to produce a value.
+/// The ways a join can end without a value.
 enum Repr {
     /// It panicked; the payload is what `panic!` was given.
     Panic(Box<dyn Any + Send + 'static>),
     /// It was cancelled (or torn down at runtime shutdown) first.
     Cancelled,
+    /// It was a child of a `green::scope` and returned an error, which went
+    /// to the scope's result.
+    Failed,
+    /// The joining coroutine was cancelled while it waited; the joined one
+    /// was not, and may still be running.
+    Interrupted,
 }
 
 impl JoinError {
@@ -192,6 +198,26 @@ impl JoinError {
 
     pub(crate) fn cancelled<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
         JoinError { repr: Repr::Cancelled, id: task.id(), name: task.info.owner.name.clone() }
+    }
+
+    pub(crate) fn failed<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
+        JoinError { repr: Repr::Failed, id: task.id(), name: task.info.owner.name.clone() }
+    }
+
+    pub(crate) fn interrupted<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
+        JoinError { repr: Repr::Interrupted, id: task.id(), name: task.info.owner.name.clone() }
+    }
+
+    /// Whether the coroutine returned an error that went to its scope's
+    /// result (children of [`green::scope`](crate::scope) only).
+    pub fn is_failed(&self) -> bool {
+        matches!(self.repr, Repr::Failed)
+    }
+
+    /// Whether the *joining* coroutine was cancelled while it waited; the
+    /// joined one was not, and may still be running.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self.repr, Repr::Interrupted)
     }
 
     /// Whether the coroutine panicked.
@@ -222,7 +248,7 @@ impl JoinError {
                 .downcast_ref::<&'static str>()
                 .copied()
                 .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
-            Repr::Cancelled => None,
+            _ => None,
         }
     }
 
@@ -241,7 +267,7 @@ impl JoinError {
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
             Repr::Panic(payload) => Ok(payload),
-            Repr::Cancelled => Err(self),
+            _ => Err(self),
         }
     }
 }
@@ -255,6 +281,8 @@ impl fmt::Display for JoinError {
                 None => write!(f, " panicked"),
             },
             Repr::Cancelled => write!(f, " was cancelled before it finished"),
+            Repr::Failed => write!(f, " returned an error (reported by its scope)"),
+            Repr::Interrupted => write!(f, " was still running when the join was cancelled"),
         }
     }
 }

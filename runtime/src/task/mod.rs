@@ -123,14 +123,11 @@ impl Builder {
 }
 
 /// The body every coroutine runs: records its yielder, runs `f` behind a
-/// panic boundary and leaves the outcome in `packet`.
-///
-/// # Safety
-///
-/// `packet` must stay valid for as long as the returned closure may run.
-pub(crate) unsafe fn body<F, T>(f: F, packet: *const Packet<T>) -> impl FnOnce(&TaskYielder, ())
+/// panic boundary and hands the outcome to `done`.
+pub(crate) fn body<F, T, D>(f: F, done: D) -> impl FnOnce(&TaskYielder, ())
 where
     F: FnOnce() -> T,
+    D: FnOnce(Result<T, JoinError>),
 {
     move |yielder: &TaskYielder, ()| {
         Scheduler::with(|s| s.set_yielder(yielder));
@@ -147,8 +144,7 @@ where
                 Err(JoinError::panicked(payload, &task))
             }
         };
-        // SAFETY: guaranteed by the caller of `body`.
-        unsafe { &*packet }.set(result);
+        done(result);
     }
 }
 

@@ -59,10 +59,14 @@ where
 {
     fn start(&self, stack: Stack) -> Result<TaskCoroutine, Stack> {
         let Some(f) = self.body.take() else { return Err(stack) };
-        // SAFETY: the packet lives in the task's cell, which also owns the
-        // coroutine built here; whoever runs or unwinds the coroutine holds
-        // an `Rc` to the cell meanwhile, so the packet outlives every write.
-        let body = unsafe { super::body(f, &self.packet) };
+        let packet: *const Packet<T> = &self.packet;
+        let body = super::body(f, move |result| {
+            // SAFETY: the packet lives in the task's cell, which also owns
+            // the coroutine built here; whoever runs or unwinds the
+            // coroutine holds an `Rc` to the cell meanwhile, so the packet
+            // outlives this write.
+            unsafe { &*packet }.set(result)
+        });
         Ok(TaskCoroutine::with_stack(stack, body))
     }
 
