@@ -137,6 +137,11 @@ impl<T> JoinHandle<T> {
         crate::scheduler::Scheduler::with(|s| s.cancel(&self.task));
     }
 
+    /// The error a join reports when the joiner is cancelled first.
+    pub(crate) fn interrupted(&self) -> JoinError {
+        JoinError::interrupted(&self.task)
+    }
+
     /// Whether the coroutine has finished (its result is ready).
     pub fn is_finished(&self) -> bool {
         self.task.is_done()

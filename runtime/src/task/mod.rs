@@ -7,6 +7,7 @@
 
 pub(crate) mod cancel_state;
 pub(crate) mod cell;
+mod group;
 mod join;
 mod slot;
 
@@ -17,6 +18,7 @@ use std::sync::{Arc, Once};
 
 pub use cell::TaskId;
 pub(crate) use join::Packet;
+pub use group::TaskGroup;
 pub use join::{JoinError, JoinHandle};
 pub(crate) use slot::Spawned;
 

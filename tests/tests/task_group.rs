@@ -1,0 +1,120 @@
+//! `TaskGroup`: members joined in the order they finish, cancelled
+//! together, and cancelled when the group is dropped.
+
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::rc::Rc;
+
+use green::TaskGroup;
+use green::net::UnixStream;
+
+/// Blocks in a read that nothing will ever satisfy, until cancelled.
+fn block_until_cancelled() -> io::Result<()> {
+    let (reader, _writer) = UnixStream::pair()?;
+    (&reader).read(&mut [0; 1]).map(|_| ())
+}
+
+#[test]
+fn members_are_joined_in_the_order_they_finish() {
+    green::run(|| {
+        let mut group = TaskGroup::new();
+        let mut ids = Vec::new();
+        for yields in [5usize, 1, 3] {
+            ids.push(group.spawn(move || {
+                for _ in 0..yields {
+                    green::yield_now();
+                }
+                yields
+            }));
+        }
+        assert_eq!(group.len(), 3);
+        let mut seen = Vec::new();
+        while let Some((id, result)) = group.join_next() {
+            let value = result.expect("no member failed");
+            assert_eq!(id, ids[[5, 1, 3].iter().position(|&y| y == value).unwrap()]);
+            seen.push(value);
+        }
+        assert_eq!(seen, [1, 3, 5]);
+        assert!(group.is_empty());
+        assert!(group.join_next().is_none());
+    });
+}
+
+#[test]
+fn a_panicking_member_is_reported_and_the_others_finish() {
+    green::run(|| {
+        let mut group = TaskGroup::new();
+        group.spawn(|| -> u32 { panic!("member exploded") });
+        group.spawn(|| {
+            green::yield_now();
+            7
+        });
+        let results = group.join_all();
+        assert_eq!(results.len(), 2);
+        let panicked = results.iter().filter(|(_, r)| r.as_ref().is_err_and(|e| e.is_panic())).count();
+        let values: Vec<u32> = results.into_iter().filter_map(|(_, r)| r.ok()).collect();
+        assert_eq!(panicked, 1);
+        assert_eq!(values, [7]);
+    });
+}
+
+#[test]
+fn cancel_all_reaches_every_blocked_member() {
+    green::run(|| {
+        let mut group = TaskGroup::new();
+        for _ in 0..4 {
+            group.spawn(block_until_cancelled);
+        }
+        green::yield_now(); // let them block
+        group.cancel_all();
+        let results = group.join_all();
+        assert_eq!(results.len(), 4);
+        for (_, result) in results {
+            let err = result.expect("no panic").expect_err("the read was cancelled");
+            assert!(green::is_cancelled(&err), "{err}");
+        }
+    });
+}
+
+#[test]
+fn dropping_the_group_cancels_its_members() {
+    green::run(|| {
+        let ended = Rc::new(Cell::new(0));
+        {
+            let mut group = TaskGroup::new();
+            for _ in 0..3 {
+                let ended = ended.clone();
+                group.spawn(move || {
+                    let result = block_until_cancelled();
+                    ended.set(ended.get() + 1);
+                    result
+                });
+            }
+            green::yield_now();
+        }
+        // Each cancelled member runs once more to return.
+        green::yield_now();
+        assert_eq!(ended.get(), 3);
+    });
+}
+
+#[test]
+fn a_cancelled_joiner_gets_an_interrupted_error_and_the_member_stays() {
+    green::run(|| {
+        let joiner = green::spawn(|| {
+            let mut group = TaskGroup::new();
+            group.spawn(|| {
+                for _ in 0..10 {
+                    green::yield_now();
+                }
+                1
+            });
+            let (_, first) = group.join_next().expect("one member");
+            let interrupted = first.expect_err("the joiner was cancelled").is_interrupted();
+            (interrupted, group.len())
+        });
+        green::yield_now();
+        joiner.cancel();
+        assert_eq!(joiner.join().expect("no panic"), (true, 1));
+    });
+}
