@@ -51,7 +51,7 @@ fn serve(addr: SocketAddr, exit_after: usize) -> io::Result<()> {
                 // Typically out of descriptors: report, let connections
                 // close, try again. Only this coroutine waits.
                 eprintln!("echo: accept failed: {err}");
-                green::sleep(Duration::from_millis(100));
+                green::sleep(Duration::from_millis(100))?;
                 continue;
             }
         };

@@ -13,7 +13,7 @@ fn main() {
         say("spawning 'sleeper' and 'yielder'; they start when main blocks or yields");
         let sleeper = green::task::Builder::new().name("sleeper").spawn(|| {
             say("sleeping 10 ms (only this coroutine sleeps, not the thread)");
-            green::sleep(Duration::from_millis(10));
+            green::sleep(Duration::from_millis(10)).expect("nothing cancels this coroutine");
             say("awake, returning 42");
             42
         });

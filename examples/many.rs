@@ -59,7 +59,7 @@ fn run(count: usize, sleep: Duration, stack_size: usize) -> io::Result<()> {
     let asleep = start.elapsed();
     let rss_asleep = resident_bytes()?;
     for sleeper in sleepers {
-        sleeper.join().map_err(|err| io::Error::other(err.to_string()))?;
+        sleeper.join().map_err(|err| io::Error::other(err.to_string()))??;
     }
     let total = start.elapsed();
 

@@ -4,11 +4,15 @@ use std::error::Error;
 use std::fmt;
 use std::io;
 
-/// The error inside an [`io::Error`] returned by a blocking operation that
-/// was interrupted because its coroutine was cancelled (or its runtime is
-/// shutting down). Its kind is [`io::ErrorKind::Other`], never
+/// A blocking operation was interrupted because its coroutine was
+/// cancelled: by its handle, its group or scope, the deadline of an
+/// enclosing timeout scope, or runtime shutdown.
+///
+/// [`sleep`](crate::sleep) returns it as is. I/O operations return it
+/// inside an [`io::Error`] of kind [`io::ErrorKind::Other`], never
 /// `Interrupted`, so that retry loops such as `read_exact` do not swallow
-/// it. Test for it with [`is_cancelled`].
+/// it; test for it with [`is_cancelled`]. It converts into an
+/// `io::Error`, so `?` works in functions returning `io::Result`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cancelled;
 
@@ -19,6 +23,12 @@ impl fmt::Display for Cancelled {
 }
 
 impl Error for Cancelled {}
+
+impl From<Cancelled> for io::Error {
+    fn from(cancelled: Cancelled) -> io::Error {
+        io::Error::other(cancelled)
+    }
+}
 
 /// Whether `err` reports that the waiting coroutine was cancelled.
 ///

@@ -489,7 +489,7 @@ impl Scheduler {
             // deadline has passed too (then the operation times out, and the
             // scope's cancellation comes at the next park).
             let now = Instant::now();
-            if !deadline.is_some_and(|d| d <= now) && task.cancel.deliver(now) {
+            if deadline.is_none_or(|d| d > now) && task.cancel.deliver(now) {
                 return WakeReason::Cancelled;
             }
         }

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancelled;
 use crate::park::{self, WakeReason};
 use crate::scheduler::{self, Scheduler};
 
@@ -10,14 +11,23 @@ use crate::scheduler::{self, Scheduler};
 /// Only the coroutine sleeps; the thread runs others meanwhile. On a plain
 /// thread (outside a runtime) this is [`std::thread::sleep`].
 ///
+/// # Errors
+///
+/// [`Cancelled`] if the coroutine is cancelled before the time is up (by
+/// [`JoinHandle::cancel`](crate::JoinHandle::cancel), an enclosing
+/// [`timeout`](crate::timeout), its group or scope, or runtime shutdown):
+/// a sleep is a cancellation point like any blocking call, so that a loop
+/// such as `loop { work(); green::sleep(period)?; }` ends when asked to.
+///
 /// ```
+/// use std::time::{Duration, Instant};
 /// green::run(|| {
-///     let start = std::time::Instant::now();
-///     green::sleep(std::time::Duration::from_millis(5));
-///     assert!(start.elapsed() >= std::time::Duration::from_millis(5));
+///     let start = Instant::now();
+///     green::sleep(Duration::from_millis(5)).unwrap();
+///     assert!(start.elapsed() >= Duration::from_millis(5));
 /// });
 /// ```
-pub fn sleep(duration: Duration) {
+pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
     match Instant::now().checked_add(duration) {
         Some(deadline) => sleep_until(deadline),
         None => sleep_forever(),
@@ -28,30 +38,36 @@ pub fn sleep(duration: Duration) {
 ///
 /// Coroutines whose deadlines are equal wake in the order they went to
 /// sleep. On a plain thread this blocks the thread.
-pub fn sleep_until(deadline: Instant) {
+///
+/// # Errors
+///
+/// [`Cancelled`], as for [`sleep`].
+pub fn sleep_until(deadline: Instant) -> Result<(), Cancelled> {
     if !scheduler::in_coroutine() {
         let now = Instant::now();
         if deadline > now {
             std::thread::sleep(deadline - now);
         }
-        return;
+        return Ok(());
     }
     loop {
         match park::park(Some(deadline)) {
-            WakeReason::TimedOut | WakeReason::Cancelled => return,
-            WakeReason::Ready if Instant::now() >= deadline => return,
+            WakeReason::TimedOut => return Ok(()),
+            WakeReason::Cancelled => return Err(Cancelled),
+            WakeReason::Ready if Instant::now() >= deadline => return Ok(()),
             WakeReason::Ready => continue,
         }
     }
 }
 
-fn sleep_forever() {
+fn sleep_forever() -> Result<(), Cancelled> {
     if !scheduler::in_coroutine() {
         loop {
             std::thread::park();
         }
     }
     while park::park(None) != WakeReason::Cancelled {}
+    Err(Cancelled)
 }
 
 /// Lets the other runnable coroutines run before the caller continues.

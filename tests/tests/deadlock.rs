@@ -32,7 +32,7 @@ fn main_joining_a_coroutine_that_sleeps_forever_is_reported() {
         let token = counter.token();
         let stuck = green::spawn(move || {
             let _token = token;
-            green::sleep(Duration::MAX);
+            green::sleep(Duration::MAX).expect("not cancelled");
         });
         let _ = stuck.join();
     });
@@ -48,7 +48,7 @@ fn main_joining_a_chain_of_joins_that_ends_nowhere_is_reported() {
         let token = counter.token();
         let last = green::spawn(move || {
             let _token = token;
-            green::sleep(Duration::MAX);
+            green::sleep(Duration::MAX).expect("not cancelled");
         });
         let token = counter.token();
         let middle = green::spawn(move || {
@@ -89,7 +89,7 @@ fn two_coroutines_joining_each_other_are_reported() {
         });
         *slot_a.borrow_mut() = Some(a);
         *slot_b.borrow_mut() = Some(b);
-        green::sleep(Duration::MAX);
+        green::sleep(Duration::MAX).expect("not cancelled");
     });
     assert!(message.contains("deadlock"), "{message}");
     assert_eq!(counter.dropped(), 2, "the deadlocked coroutines were unwound");
@@ -97,7 +97,9 @@ fn two_coroutines_joining_each_other_are_reported() {
 
 #[test]
 fn main_sleeping_forever_alone_is_reported() {
-    let message = panic_of(|| green::sleep(Duration::MAX));
+    let message = panic_of(|| {
+        let _ = green::sleep(Duration::MAX);
+    });
     assert!(message.contains("deadlock"), "{message}");
 }
 
@@ -107,7 +109,7 @@ fn a_pending_timer_is_not_a_deadlock() {
     // what will wake the pair.
     let value = green::run(|| {
         green::spawn(|| {
-            green::sleep(Duration::from_millis(10));
+            green::sleep(Duration::from_millis(10)).expect("not cancelled");
             4
         })
         .join()
@@ -118,7 +120,9 @@ fn a_pending_timer_is_not_a_deadlock() {
 
 #[test]
 fn a_runtime_after_a_deadlock_works() {
-    let _ = panic_of(|| green::sleep(Duration::MAX));
+    let _ = panic_of(|| {
+        let _ = green::sleep(Duration::MAX);
+    });
     assert_eq!(green::try_current(), None);
     assert_eq!(green::run(|| green::spawn(|| 2).join().unwrap()), 2);
 }

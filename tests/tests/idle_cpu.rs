@@ -20,7 +20,7 @@ fn a_runtime_whose_only_coroutine_sleeps_uses_almost_no_cpu() {
         // Let the runtime finish starting before measuring.
         green::yield_now();
         let before = thread_cpu_time().expect("getrusage");
-        green::sleep(NAP);
+        green::sleep(NAP).expect("not cancelled");
         thread_cpu_time().expect("getrusage") - before
     });
     assert!(used < BUDGET, "the thread used {used:?} of CPU while its only coroutine slept for {NAP:?}");
@@ -35,7 +35,7 @@ fn a_runtime_whose_coroutines_all_wait_uses_almost_no_cpu() {
         let sleepers: Vec<_> =
             (1..=10u32).map(|i| green::spawn(move || green::sleep(NAP / 10 * i))).collect();
         for sleeper in sleepers {
-            sleeper.join().unwrap();
+            sleeper.join().unwrap().expect("not cancelled");
         }
         thread_cpu_time().expect("getrusage") - before
     });

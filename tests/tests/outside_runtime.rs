@@ -9,14 +9,14 @@ use green_tests::panic_message;
 #[test]
 fn sleep_until_outside_a_runtime_blocks_the_thread_until_the_deadline() {
     let deadline = Instant::now() + Duration::from_millis(20);
-    green::sleep_until(deadline);
+    green::sleep_until(deadline).expect("not cancelled");
     assert!(Instant::now() >= deadline);
 }
 
 #[test]
 fn sleep_until_the_past_outside_a_runtime_returns() {
-    green::sleep_until(Instant::now() - Duration::from_secs(1));
-    green::sleep(Duration::ZERO);
+    green::sleep_until(Instant::now() - Duration::from_secs(1)).expect("not cancelled");
+    green::sleep(Duration::ZERO).expect("not cancelled");
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn after_run_returns_the_thread_is_outside_again() {
     assert!(inside.is_some());
     assert_eq!(green::try_current(), None);
     let deadline = Instant::now() + Duration::from_millis(10);
-    green::sleep_until(deadline);
+    green::sleep_until(deadline).expect("not cancelled");
     assert!(Instant::now() >= deadline);
     assert!(green::task::Builder::new().spawn(|| ()).is_err());
 }
@@ -64,7 +64,7 @@ fn a_plain_thread_next_to_a_runtime_is_outside() {
     green::run(|| {
         let from_thread = std::thread::spawn(|| {
             let deadline = Instant::now() + Duration::from_millis(5);
-            green::sleep_until(deadline);
+            green::sleep_until(deadline).expect("not cancelled");
             green::yield_now();
             (
                 green::try_current(),

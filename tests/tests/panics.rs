@@ -105,7 +105,7 @@ fn a_panic_in_main_tears_down_the_other_coroutines() {
                 let token = counter.token();
                 green::spawn(move || {
                     let _token = token;
-                    green::sleep(Duration::from_secs(3600));
+                    green::sleep(Duration::from_secs(3600)).expect("not cancelled");
                 });
             }
             green::yield_now();
@@ -152,15 +152,15 @@ fn a_detached_coroutine_that_sleeps_still_finishes() {
         drop(green::spawn(move || {
             let wake_at = Instant::now() + Duration::from_millis(5);
             shared_deadline.set(Some(wake_at));
-            green::sleep_until(wake_at);
+            green::sleep_until(wake_at).expect("not cancelled");
             flag.set(true);
         }));
         green::yield_now();
         // Sleep past its deadline; the last sleep starts after the deadline,
         // so the detached coroutine's timer, due earlier, fires first.
         let wake_at = deadline.get().expect("the detached coroutine has started");
-        green::sleep_until(wake_at);
-        green::sleep(Duration::from_millis(1));
+        green::sleep_until(wake_at).expect("not cancelled");
+        green::sleep(Duration::from_millis(1)).expect("not cancelled");
         assert!(done.get(), "the detached coroutine woke and finished");
     });
 }

@@ -25,7 +25,7 @@ fn sleepers_wake_in_deadline_order() {
                 let log = log.clone();
                 let deadline = start + Duration::from_millis(ms);
                 green::spawn(move || {
-                    green::sleep_until(deadline);
+                    green::sleep_until(deadline).expect("not cancelled");
                     assert!(Instant::now() >= deadline, "woke before its deadline");
                     log.borrow_mut().push(ms);
                 })
@@ -53,7 +53,7 @@ fn sleep_durations_wake_shortest_first() {
                 let log = log.clone();
                 green::spawn(move || {
                     let start = Instant::now();
-                    green::sleep(Duration::from_millis(ms));
+                    green::sleep(Duration::from_millis(ms)).expect("not cancelled");
                     assert!(start.elapsed() >= Duration::from_millis(ms), "woke early");
                     log.borrow_mut().push(ms);
                 })
@@ -85,7 +85,7 @@ fn equal_deadlines_wake_in_the_order_they_went_to_sleep() {
                     }
                     went_to_sleep.borrow_mut().push(i);
                     turn.set(turn.get() + 1);
-                    green::sleep_until(deadline);
+                    green::sleep_until(deadline).expect("not cancelled");
                     woke.borrow_mut().push(i);
                 })
             })
@@ -101,16 +101,16 @@ fn equal_deadlines_wake_in_the_order_they_went_to_sleep() {
 #[test]
 fn sleep_zero_and_sleep_until_the_past_return() {
     green::run(|| {
-        green::sleep(Duration::ZERO);
-        green::sleep_until(Instant::now());
-        green::sleep_until(Instant::now() - Duration::from_secs(1));
+        green::sleep(Duration::ZERO).expect("not cancelled");
+        green::sleep_until(Instant::now()).expect("not cancelled");
+        green::sleep_until(Instant::now() - Duration::from_secs(1)).expect("not cancelled");
         // Also with other coroutines around.
         let other = green::spawn(|| {
-            green::sleep(Duration::ZERO);
-            green::sleep_until(Instant::now() - Duration::from_millis(1));
+            green::sleep(Duration::ZERO).expect("not cancelled");
+            green::sleep_until(Instant::now() - Duration::from_millis(1)).expect("not cancelled");
             "returned"
         });
-        green::sleep(Duration::ZERO);
+        green::sleep(Duration::ZERO).expect("not cancelled");
         assert_eq!(other.join().unwrap(), "returned");
     });
 }
@@ -118,7 +118,7 @@ fn sleep_zero_and_sleep_until_the_past_return() {
 #[test]
 fn sleep_outside_a_runtime_sleeps_the_thread() {
     let start = Instant::now();
-    green::sleep(Duration::from_millis(20));
+    green::sleep(Duration::from_millis(20)).expect("not cancelled");
     assert!(start.elapsed() >= Duration::from_millis(20));
 }
 
@@ -128,7 +128,7 @@ fn a_sleeping_coroutine_lets_the_others_run() {
     green::run(|| {
         let sleeper_log = log.clone();
         let sleeper = green::spawn(move || {
-            green::sleep(Duration::from_millis(100));
+            green::sleep(Duration::from_millis(100)).expect("not cancelled");
             sleeper_log.borrow_mut().push("sleeper woke");
         });
         let worker_log = log.clone();
@@ -153,7 +153,7 @@ fn timers_fire_while_other_coroutines_keep_the_run_queue_busy() {
     let spins = green::run(|| {
         let flag = woke.clone();
         green::spawn(move || {
-            green::sleep(Duration::from_millis(5));
+            green::sleep(Duration::from_millis(5)).expect("not cancelled");
             flag.set(true);
         });
         let flag = woke.clone();
