@@ -5,7 +5,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::cell::TaskCell;
 use super::slot::JoinSlot;
@@ -182,7 +182,14 @@ pub struct JoinError {
 /// The ways a join can end without a value.
 enum Repr {
     /// It panicked; the payload is what `panic!` was given.
-    Panic(Box<dyn Any + Send + 'static>),
+    Panic {
+        /// What `panic!` was given. Behind a mutex only so that the error
+        /// is `Sync` (and converts into `io::Error` and `Box<dyn Error>`);
+        /// it is locked only by `try_into_panic`, which owns the error.
+        payload: Mutex<Box<dyn Any + Send + 'static>>,
+        /// The payload's text, if it is a string.
+        message: Option<String>,
+    },
     /// It was cancelled (or torn down at runtime shutdown) first.
     Cancelled,
     /// It was a child of a `green::scope` and returned an error, which went
@@ -198,7 +205,12 @@ impl JoinError {
         payload: Box<dyn Any + Send + 'static>,
         task: &TaskCell<S>,
     ) -> JoinError {
-        JoinError { repr: Repr::Panic(payload), id: task.id(), name: task.info.owner.name.clone() }
+        let message = payload
+            .downcast_ref::<&'static str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        let repr = Repr::Panic { payload: Mutex::new(payload), message };
+        JoinError { repr, id: task.id(), name: task.info.owner.name.clone() }
     }
 
     pub(crate) fn cancelled<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
@@ -227,7 +239,7 @@ impl JoinError {
 
     /// Whether the coroutine panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Repr::Panic { .. })
     }
 
     /// Whether the coroutine was cancelled before it finished.
@@ -249,10 +261,7 @@ impl JoinError {
     /// `panic!("...")` does).
     pub fn panic_message(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Panic(payload) => payload
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
+            Repr::Panic { message, .. } => message.as_deref(),
             _ => None,
         }
     }
@@ -271,7 +280,7 @@ impl JoinError {
     /// cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(payload) => Ok(payload),
+            Repr::Panic { payload, .. } => Ok(payload.into_inner().unwrap_or_else(PoisonError::into_inner)),
             _ => Err(self),
         }
     }
@@ -281,7 +290,7 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "coroutine '{}' (id {})", self.name().unwrap_or("<unnamed>"), self.id)?;
         match &self.repr {
-            Repr::Panic(_) => match self.panic_message() {
+            Repr::Panic { .. } => match self.panic_message() {
                 Some(message) => write!(f, " panicked: {message}"),
                 None => write!(f, " panicked"),
             },
