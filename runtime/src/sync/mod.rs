@@ -8,5 +8,72 @@
 //! primitive as if the waiter had never come, and why they all work across
 //! threads: a coroutine of another runtime is woken through its runtime's
 //! inbox, a plain thread with `unpark`.
+//!
+//! # Locks
+//!
+//! [`Mutex`], [`RwLock`], [`Condvar`] and [`Semaphore`] have `std`'s (and,
+//! for the semaphore, tokio's) names and behaviour, with three differences
+//! that come from waiting in coroutines:
+//!
+//! * **Hand-off, FIFO.** A release hands the lock (the permits) to the
+//!   oldest waiter before waking it, so a newcomer never overtakes a
+//!   parked waiter, and no waiter starves.
+//! * **Every wait can end early.** Each has a `_timeout` variant, and a
+//!   coroutine's wait fails when the coroutine is cancelled
+//!   (`JoinHandle::cancel`, a `green::timeout` scope, the runtime's
+//!   shutdown). That is why the locks' blocking methods return
+//!   [`LockResult`], `Result<G, LockError<G>>`, where `std` returns a
+//!   result that can only say "poisoned" (the semaphore's return
+//!   [`AcquireError`]). A wait that ends early takes nothing, poisons
+//!   nothing, and holds nobody back: the primitive is exactly as if the
+//!   waiter had never come.
+//! * **Across threads and runtimes.** Each type is `Send` and `Sync` (for
+//!   `Mutex<T>`, with `std`'s bounds on `T`). Uncontended, a lock or unlock
+//!   is one atomic operation, whoever calls it. A wait costs one
+//!   reference-counted waiter record and a short std mutex section, and
+//!   waking a coroutine of a runtime on another thread posts to that
+//!   runtime's inbox and interrupts its `epoll_wait` (a system call).
+//!
+//! A coroutine may hold a guard across a park (a sleep, a read): it never
+//! changes threads. Guards are `!Send`, like `std`'s.
+//!
+//! Caveats:
+//!
+//! * At the runtime's shutdown every wait is cancelled, also in the
+//!   destructors that the teardown runs. A destructor that finds a lock
+//!   held then gets [`LockError::Cancelled`]; `lock().unwrap()` there
+//!   panics while unwinding, which aborts the process. Handle the error in
+//!   destructors (`if let Ok(guard) = lock.lock()`).
+//! * Poisoning asks `std::thread::panicking`, which is per thread, not per
+//!   coroutine: while one coroutine is parked in the middle of a panic's
+//!   unwind (a destructor that sleeps or waits), a guard dropped normally
+//!   by another coroutine of the same thread poisons its lock. Do not park
+//!   in destructors that may run during a panic.
 
 pub(crate) mod waiter;
+
+mod condvar;
+mod mutex;
+mod poison;
+mod queue;
+mod rwlock;
+mod semaphore;
+
+pub use condvar::{Condvar, WaitTimeoutResult};
+pub use mutex::{Mutex, MutexGuard};
+pub use poison::{LockError, LockResult};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use semaphore::{AcquireError, Semaphore, SemaphorePermit, TryAcquireError};
+pub use std::sync::{PoisonError, TryLockError, TryLockResult};
+
+mod barrier;
+mod event;
+mod once_cell;
+mod wait_error;
+mod wait_group;
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use event::Event;
+pub use once_cell::OnceCell;
+pub use wait_error::WaitError;
+pub use wait_group::{WaitGroup, WaitGroupGuard};

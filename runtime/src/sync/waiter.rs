@@ -135,7 +135,10 @@ impl Waiter {
 
     fn wait_task(&self, task: &TaskRef, epoch: &AtomicU32, deadline: Option<Instant>) -> Outcome {
         task.inbox().remote_wait_begins();
-        let outcome = loop {
+        // Ends the count also when the coroutine is unwound mid-wait (torn
+        // down at shutdown).
+        let _counted = RemoteWait(task);
+        loop {
             // Publish the park we are about to enter, then look at the
             // state: a claim made before the store is seen here, a claim
             // made after it wakes the right park (both are SeqCst).
@@ -143,16 +146,14 @@ impl Waiter {
                 Scheduler::with(|s| s.current_task().epoch.get()).expect("a coroutine runs in its runtime");
             epoch.store(current, Ordering::SeqCst);
             if let Some(token) = self.claimed() {
-                break Outcome::Claimed(token);
+                return Outcome::Claimed(token);
             }
             match park::park(deadline) {
                 WakeReason::Ready => continue,
-                WakeReason::TimedOut => break self.abandon(Outcome::TimedOut),
-                WakeReason::Cancelled => break self.abandon(Outcome::Cancelled),
+                WakeReason::TimedOut => return self.abandon(Outcome::TimedOut),
+                WakeReason::Cancelled => return self.abandon(Outcome::Cancelled),
             }
-        };
-        task.inbox().remote_wait_ends();
-        outcome
+        }
     }
 
     fn wait_thread(&self, deadline: Option<Instant>) -> Outcome {
@@ -180,6 +181,24 @@ impl Waiter {
             Ok(_) => why,
             Err(token) => Outcome::Claimed(token),
         }
+    }
+}
+
+impl Drop for Waiter {
+    /// A waiter dropped while still waiting (its coroutine unwound at
+    /// shutdown, or a primitive that returned early) is abandoned, so no
+    /// notifier can hand it anything after its owner is gone.
+    fn drop(&mut self) {
+        let _ = self.core.state.compare_exchange(WAITING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+/// Keeps a runtime's count of remote waits right, also on unwinding.
+struct RemoteWait<'a>(&'a TaskRef);
+
+impl Drop for RemoteWait<'_> {
+    fn drop(&mut self) {
+        self.0.inbox().remote_wait_ends();
     }
 }
 
@@ -244,6 +263,13 @@ pub(crate) struct WaitQueue<E> {
 
 impl<E> Default for WaitQueue<E> {
     fn default() -> Self {
+        WaitQueue::new()
+    }
+}
+
+impl<E> WaitQueue<E> {
+    /// An empty queue (usable in `const` constructors).
+    pub(crate) const fn new() -> WaitQueue<E> {
         WaitQueue { entries: VecDeque::new() }
     }
 }
