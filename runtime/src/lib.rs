@@ -30,6 +30,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, clippy::undocumented_unsafe_blocks)]
 
 mod cancel;
+pub mod channel;
 mod inbox;
 pub mod net;
 mod park;

@@ -46,7 +46,7 @@ use std::time::Instant;
 
 use crate::inbox::TaskRef;
 use crate::park::{self, WakeReason};
-use crate::scheduler::{self, Scheduler};
+use crate::scheduler::Scheduler;
 
 /// The waiter has not been claimed or abandoned yet.
 const WAITING: usize = usize::MAX;
@@ -226,20 +226,10 @@ impl WaiterHandle {
         }
     }
 
-    /// Whether two handles belong to the same waiter.
-    pub(crate) fn same(&self, other: &WaiterHandle) -> bool {
-        Arc::ptr_eq(&self.core, &other.core)
-    }
-
     /// Whether this handle belongs to `waiter`.
     pub(crate) fn is_for(&self, waiter: &Waiter) -> bool {
         Arc::ptr_eq(&self.core, &waiter.core)
     }
-}
-
-/// Whether the caller would park a coroutine (as opposed to a thread).
-pub(crate) fn in_coroutine() -> bool {
-    scheduler::in_coroutine()
 }
 
 /// Anything that sits in a [`WaitQueue`]: an entry holding a waiter.
@@ -312,11 +302,13 @@ impl<E: Entry> WaitQueue<E> {
     }
 
     /// Whether no entry is queued (waiting or not).
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Entries queued, including ones no longer waiting.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

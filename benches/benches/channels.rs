@@ -1,0 +1,302 @@
+//! What this measures: the cost of moving messages through a channel, and
+//! of the wake-ups that a full or empty channel causes, on `green::channel`,
+//! on tokio's `mpsc` (in a `current_thread` runtime) and on
+//! `std::sync::mpsc` between OS threads. Each group runs the same named
+//! workload on all three, so the figures in one group read as ratios.
+//!
+//! | group | workload (one iteration) | what dominates |
+//! |---|---|---|
+//! | `channel_ping_pong` | two tasks bounce a number 1,000 round trips over two capacity-1 channels | a park and a wake-up per hand-off: every receive finds its channel empty |
+//! | `channel_throughput_1p` | 1 producer sends 100,000 numbers through a capacity-1,024 channel to 1 consumer | the buffer operations; a wake-up each time the buffer fills or drains |
+//! | `channel_throughput_4p` | the same 100,000 numbers from 4 producers (25,000 each) | the same, with 4 senders contending for room |
+//!
+//! The channels: `green::channel::bounded`, `tokio::sync::mpsc::channel`,
+//! `std::sync::mpsc::sync_channel`, each with the stated capacity.
+//!
+//! What is inside the timed region:
+//!
+//! * Runtime start-up is not. `green` starts one runtime per criterion
+//!   sample (`iter_custom`) and times the iterations inside it with
+//!   [`Instant`]; tokio builds its runtime once and times inside
+//!   `block_on`.
+//! * Before timing, each sample runs the workload once untimed, so stacks
+//!   and allocators are warm.
+//! * Making the channels and spawning the tasks is not the workload and
+//!   happens before the clock starts: `green` and tokio do not run a
+//!   spawned task until the spawner blocks, and the OS threads wait on a
+//!   [`Barrier`] until the clock has started. The clock stops when the
+//!   last task has finished (joined, or for threads at a second barrier
+//!   they reach before they exit).
+//!
+//! The OS-thread variants are much slower, so they run 10 samples in flat
+//! sampling mode; their figures are noisier.
+//!
+//! Run with `cargo bench -p green-benches --bench channels`. Medians are in
+//! `target/criterion/<group>/<runtime>/new/estimates.json`.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+
+/// `channel_ping_pong`: round trips per iteration.
+const ROUND_TRIPS: u64 = 1_000;
+/// `channel_throughput_*`: messages per iteration, over all producers.
+const MESSAGES: u64 = 100_000;
+/// `channel_throughput_*`: the channel's capacity.
+const CAPACITY: usize = 1_024;
+
+fn ping_pong(c: &mut Criterion) {
+    let mut group = c.benchmark_group("channel_ping_pong");
+    group.throughput(Throughput::Elements(ROUND_TRIPS));
+
+    group.bench_function("green", |b| {
+        b.iter_custom(|iters| {
+            green::run(|| {
+                let round = || {
+                    let (to_pong, from_ping) = green::channel::bounded::<u64>(1);
+                    let (to_ping, from_pong) = green::channel::bounded::<u64>(1);
+                    let ping = green::spawn(move || {
+                        let mut ball = 0;
+                        for _ in 0..ROUND_TRIPS {
+                            to_pong.send(ball).expect("pong is alive");
+                            ball = from_pong.recv().expect("pong answers");
+                        }
+                        black_box(ball);
+                    });
+                    let pong = green::spawn(move || {
+                        for ball in from_ping.iter() {
+                            to_ping.send(ball + 1).expect("ping is alive");
+                        }
+                    });
+                    let start = Instant::now();
+                    ping.join().expect("ping");
+                    pong.join().expect("pong");
+                    start.elapsed()
+                };
+                round(); // warm the stack pool
+                (0..iters).map(|_| round()).sum()
+            })
+        })
+    });
+
+    let rt = current_thread_runtime();
+    group.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let round = || async {
+                    let (to_pong, mut from_ping) = tokio::sync::mpsc::channel::<u64>(1);
+                    let (to_ping, mut from_pong) = tokio::sync::mpsc::channel::<u64>(1);
+                    let ping = tokio::spawn(async move {
+                        let mut ball = 0;
+                        for _ in 0..ROUND_TRIPS {
+                            to_pong.send(ball).await.expect("pong is alive");
+                            ball = from_pong.recv().await.expect("pong answers");
+                        }
+                        black_box(ball);
+                    });
+                    let pong = tokio::spawn(async move {
+                        while let Some(ball) = from_ping.recv().await {
+                            to_ping.send(ball + 1).await.expect("ping is alive");
+                        }
+                    });
+                    let start = Instant::now();
+                    ping.await.expect("ping");
+                    pong.await.expect("pong");
+                    start.elapsed()
+                };
+                round().await; // warm the allocator
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += round().await;
+                }
+                total
+            })
+        })
+    });
+
+    slow_variant(&mut group);
+    group.bench_function("threads", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (to_pong, from_ping) = mpsc::sync_channel::<u64>(1);
+                    let (to_ping, from_pong) = mpsc::sync_channel::<u64>(1);
+                    time_on_threads(vec![
+                        Box::new(move || {
+                            let mut ball = 0;
+                            for _ in 0..ROUND_TRIPS {
+                                to_pong.send(ball).expect("pong is alive");
+                                ball = from_pong.recv().expect("pong answers");
+                            }
+                            black_box(ball);
+                        }),
+                        Box::new(move || {
+                            for ball in from_ping.iter() {
+                                to_ping.send(ball + 1).expect("ping is alive");
+                            }
+                        }),
+                    ])
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+fn throughput_1p(c: &mut Criterion) {
+    throughput(c, "channel_throughput_1p", 1);
+}
+
+fn throughput_4p(c: &mut Criterion) {
+    throughput(c, "channel_throughput_4p", 4);
+}
+
+/// `producers` tasks send `MESSAGES / producers` numbers each through one
+/// channel of capacity `CAPACITY` to one consumer, which adds them up.
+fn throughput(c: &mut Criterion, name: &str, producers: u64) {
+    let per_producer = MESSAGES / producers;
+    let expected: u64 = producers * (per_producer * (per_producer - 1) / 2);
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(MESSAGES));
+
+    group.bench_function("green", |b| {
+        b.iter_custom(|iters| {
+            green::run(|| {
+                let round = || {
+                    let (tx, rx) = green::channel::bounded::<u64>(CAPACITY);
+                    let senders: Vec<_> = (0..producers)
+                        .map(|_| {
+                            let tx = tx.clone();
+                            green::spawn(move || {
+                                for i in 0..per_producer {
+                                    tx.send(i).expect("the consumer is alive");
+                                }
+                            })
+                        })
+                        .collect();
+                    drop(tx);
+                    let consumer = green::spawn(move || rx.iter().sum::<u64>());
+                    let start = Instant::now();
+                    for sender in senders {
+                        sender.join().expect("producer");
+                    }
+                    assert_eq!(consumer.join().expect("consumer"), expected);
+                    start.elapsed()
+                };
+                round(); // warm the stack pool
+                (0..iters).map(|_| round()).sum()
+            })
+        })
+    });
+
+    let rt = current_thread_runtime();
+    group.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let round = || async {
+                    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
+                    let senders: Vec<_> = (0..producers)
+                        .map(|_| {
+                            let tx = tx.clone();
+                            tokio::spawn(async move {
+                                for i in 0..per_producer {
+                                    tx.send(i).await.expect("the consumer is alive");
+                                }
+                            })
+                        })
+                        .collect();
+                    drop(tx);
+                    let consumer = tokio::spawn(async move {
+                        let mut sum = 0;
+                        while let Some(i) = rx.recv().await {
+                            sum += i;
+                        }
+                        sum
+                    });
+                    let start = Instant::now();
+                    for sender in senders {
+                        sender.await.expect("producer");
+                    }
+                    assert_eq!(consumer.await.expect("consumer"), expected);
+                    start.elapsed()
+                };
+                round().await; // warm the allocator
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += round().await;
+                }
+                total
+            })
+        })
+    });
+
+    slow_variant(&mut group);
+    group.bench_function("threads", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (tx, rx) = mpsc::sync_channel::<u64>(CAPACITY);
+                    let mut work: Vec<Box<dyn FnOnce() + Send>> = (0..producers)
+                        .map(|_| {
+                            let tx = tx.clone();
+                            Box::new(move || {
+                                for i in 0..per_producer {
+                                    tx.send(i).expect("the consumer is alive");
+                                }
+                            }) as Box<dyn FnOnce() + Send>
+                        })
+                        .collect();
+                    drop(tx);
+                    work.push(Box::new(move || assert_eq!(rx.iter().sum::<u64>(), expected)));
+                    time_on_threads(work)
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+/// Settings for the OS-thread variant, benchmarked last in each group: 10
+/// samples of equal iteration counts (see the file header).
+fn slow_variant(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+}
+
+/// A tokio runtime comparable to `green`'s: one thread, timers and I/O on.
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio current_thread runtime")
+}
+
+/// Runs each closure on an OS thread of its own and returns the time from
+/// the moment all are released together until the last finishes,
+/// excluding thread creation and exit.
+fn time_on_threads(work: Vec<Box<dyn FnOnce() + Send>>) -> Duration {
+    let start_line = Arc::new(Barrier::new(work.len() + 1));
+    let finish_line = Arc::new(Barrier::new(work.len() + 1));
+    let threads: Vec<_> = work
+        .into_iter()
+        .map(|work| {
+            let (start_line, finish_line) = (start_line.clone(), finish_line.clone());
+            thread::spawn(move || {
+                start_line.wait();
+                work();
+                finish_line.wait();
+            })
+        })
+        .collect();
+    start_line.wait();
+    let start = Instant::now();
+    finish_line.wait();
+    let elapsed = start.elapsed();
+    for thread in threads {
+        thread.join().expect("benchmark thread");
+    }
+    elapsed
+}
+
+criterion_group!(benches, ping_pong, throughput_1p, throughput_4p);
+criterion_main!(benches);
