@@ -17,8 +17,8 @@ use std::rc::Rc;
 use std::sync::{Arc, Once};
 
 pub use cell::TaskId;
-pub(crate) use join::Packet;
 pub use group::TaskGroup;
+pub(crate) use join::Packet;
 pub use join::{JoinError, JoinHandle};
 pub(crate) use slot::Spawned;
 
