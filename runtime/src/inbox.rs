@@ -21,7 +21,7 @@
 //!                                                 Waker { task, epoch }.wake()
 //! ```
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::park::WakeReason;
@@ -46,9 +46,6 @@ pub(crate) struct Inbox {
     posted: Mutex<Vec<Posted>>,
     /// Whether `posted` may be non-empty; read without the lock.
     pending: AtomicBool,
-    /// Tasks of this runtime parked where another thread may wake them.
-    /// While it is non-zero the scheduler cannot call a stall a deadlock.
-    remote_waits: AtomicUsize,
     /// The reactor's thread-safe part, to interrupt `epoll_wait`.
     reactor: Arc<Shared>,
 }
@@ -58,7 +55,6 @@ impl Inbox {
         Inbox {
             posted: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
-            remote_waits: AtomicUsize::new(0),
             reactor,
         }
     }
@@ -83,21 +79,6 @@ impl Inbox {
             into.append(&mut self.posted.lock().unwrap_or_else(PoisonError::into_inner));
         }
     }
-
-    /// Counts a task that parks where another thread may wake it.
-    pub(crate) fn remote_wait_begins(&self) {
-        self.remote_waits.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Undoes [`Inbox::remote_wait_begins`].
-    pub(crate) fn remote_wait_ends(&self) {
-        self.remote_waits.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Whether any task waits for a wake-up from another thread.
-    pub(crate) fn has_remote_waits(&self) -> bool {
-        self.remote_waits.load(Ordering::Relaxed) > 0
-    }
 }
 
 /// A handle to one coroutine that any thread may hold and wake.
@@ -114,11 +95,6 @@ pub(crate) struct TaskRef {
 impl TaskRef {
     pub(crate) fn new(inbox: Arc<Inbox>, key: usize, id: u64) -> TaskRef {
         TaskRef { inbox, key, id }
-    }
-
-    /// The task's runtime's inbox.
-    pub(crate) fn inbox(&self) -> &Inbox {
-        &self.inbox
     }
 
     /// Wakes the task from its park number `epoch` (see `park.rs`), from

@@ -92,6 +92,9 @@ pub(crate) struct Scheduler {
     pub(crate) reactor: Reactor,
     /// Wake-ups posted by other threads.
     inbox: Arc<Inbox>,
+    /// Tasks parked on a shared primitive, where another thread may wake
+    /// them; while non-zero, a stall cannot be called a deadlock.
+    remote_waits: Cell<usize>,
     /// Reused buffer for draining the inbox.
     posted: RefCell<Vec<Posted>>,
     /// Stacks of finished tasks, for reuse.
@@ -130,6 +133,7 @@ impl Scheduler {
             timers: RefCell::new(Timers::default()),
             reactor,
             inbox,
+            remote_waits: Cell::new(0),
             posted: RefCell::new(Vec::new()),
             stacks: RefCell::new(StackPool::new(config.protection)),
             config,
@@ -254,7 +258,7 @@ impl Scheduler {
             }
             let timeout = {
                 let timers = self.timers.borrow();
-                if timers.len() == 0 && self.reactor.waiters() == 0 && !self.inbox.has_remote_waits() {
+                if timers.len() == 0 && self.reactor.waiters() == 0 && self.remote_waits.get() == 0 {
                     drop(timers);
                     self.report_deadlock(main);
                 }
@@ -323,17 +327,24 @@ impl Scheduler {
         }
     }
 
+    /// Counts a task that parks where another thread may wake it.
+    pub(crate) fn remote_wait_begins(&self) {
+        self.remote_waits.set(self.remote_waits.get() + 1);
+    }
+
+    /// Undoes [`Scheduler::remote_wait_begins`].
+    pub(crate) fn remote_wait_ends(&self) {
+        self.remote_waits.set(self.remote_waits.get() - 1);
+    }
+
     /// This runtime's identity.
     pub(crate) fn id(&self) -> u64 {
         self.reactor.id()
     }
 
-    /// A handle any thread can use to wake the running task, and the epoch
-    /// of its coming park.
-    pub(crate) fn current_task_ref(&self) -> (TaskRef, u32) {
-        let task = self.current_task();
-        let handle = TaskRef::new(self.inbox.clone(), task.registry_key.get(), task.info.owner.id);
-        (handle, task.epoch.get())
+    /// A handle any thread can use to wake `task`, a task of this runtime.
+    pub(crate) fn task_ref(&self, task: &TaskCell) -> TaskRef {
+        TaskRef::new(self.inbox.clone(), task.registry_key.get(), task.info.owner.id)
     }
 
     /// Wakes the tasks whose deadlines have passed.

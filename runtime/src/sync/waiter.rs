@@ -39,6 +39,7 @@
 //!   so the waiter loops until the state changes.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::thread::{self, Thread};
@@ -47,6 +48,7 @@ use std::time::Instant;
 use crate::inbox::TaskRef;
 use crate::park::{self, WakeReason};
 use crate::scheduler::Scheduler;
+use crate::task::cell::TaskCell;
 
 /// The waiter has not been claimed or abandoned yet.
 const WAITING: usize = usize::MAX;
@@ -62,9 +64,10 @@ enum Target {
     Thread(Thread),
 }
 
-/// The shared part of a waiter.
+/// The shared part of a waiter. A coroutine keeps its last one and reuses
+/// it when no queue holds it any more.
 #[derive(Debug)]
-struct Core {
+pub(crate) struct Core {
     /// `WAITING`, `ABANDONED`, or the token of the claim.
     state: AtomicUsize,
     /// Who to wake once claimed.
@@ -85,8 +88,11 @@ pub(crate) enum Outcome {
 /// The waiting side: made by the party that waits, for one wait.
 #[derive(Debug)]
 pub(crate) struct Waiter {
-    /// Shared with the handles in the queues.
-    core: Arc<Core>,
+    /// Shared with the handles in the queues; `None` only while dropping.
+    core: Option<Arc<Core>>,
+    /// The coroutine that waits, which gets the core back for its next
+    /// wait; `None` for a thread.
+    task: Option<Rc<TaskCell>>,
 }
 
 /// The notifying side: what a queue entry holds. `Send` and `Sync`.
@@ -100,21 +106,46 @@ impl Waiter {
     /// A waiter for the caller: the running coroutine, or the current
     /// thread outside a runtime.
     pub(crate) fn new() -> Waiter {
-        let target = match Scheduler::with(|s| s.has_current().then(|| s.current_task_ref())).flatten() {
-            Some((task, epoch)) => Target::Task(task, AtomicU32::new(epoch)),
-            None => Target::Thread(thread::current()),
-        };
-        Waiter { core: Arc::new(Core { state: AtomicUsize::new(WAITING), target }) }
+        let waiter = Scheduler::with(|s| {
+            let task = s.has_current().then(|| s.current_task())?;
+            let epoch = task.epoch.get();
+            let mut cached = task.waiter_cache.borrow_mut().take();
+            // Reusable only if nobody else holds it: every queue entry and
+            // notifier handle of the last wait is gone.
+            let reusable = cached.as_mut().and_then(Arc::get_mut).map(|core| {
+                *core.state.get_mut() = WAITING;
+                if let Target::Task(_, last) = &mut core.target {
+                    *last.get_mut() = epoch;
+                }
+            });
+            let core = match (reusable, cached) {
+                (Some(()), Some(core)) => core,
+                _ => {
+                    let target = Target::Task(s.task_ref(&task), AtomicU32::new(epoch));
+                    Arc::new(Core { state: AtomicUsize::new(WAITING), target })
+                }
+            };
+            Some(Waiter { core: Some(core), task: Some(task) })
+        })
+        .flatten();
+        waiter.unwrap_or_else(|| {
+            let core = Core { state: AtomicUsize::new(WAITING), target: Target::Thread(thread::current()) };
+            Waiter { core: Some(Arc::new(core)), task: None }
+        })
+    }
+
+    fn core(&self) -> &Arc<Core> {
+        self.core.as_ref().expect("a waiter has its core until dropped")
     }
 
     /// A handle to put in a primitive's queue.
     pub(crate) fn handle(&self) -> WaiterHandle {
-        WaiterHandle { core: self.core.clone() }
+        WaiterHandle { core: self.core().clone() }
     }
 
     /// The token of the claim, if a notifier has claimed this waiter.
     pub(crate) fn claimed(&self) -> Option<usize> {
-        match self.core.state.load(Ordering::SeqCst) {
+        match self.core().state.load(Ordering::SeqCst) {
             WAITING | ABANDONED => None,
             token => Some(token),
         }
@@ -127,24 +158,30 @@ impl Waiter {
     /// removes its entries from the queues (under the primitive's lock)
     /// and reports the failure; no notifier can claim it any more.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Outcome {
-        match &self.core.target {
-            Target::Task(task, epoch) => self.wait_task(task, epoch, deadline),
-            Target::Thread(_) => self.wait_thread(deadline),
+        match (&self.core().target, &self.task) {
+            (Target::Task(_, epoch), Some(task)) => self.wait_task(task, epoch, deadline),
+            _ => self.wait_thread(deadline),
         }
     }
 
-    fn wait_task(&self, task: &TaskRef, epoch: &AtomicU32, deadline: Option<Instant>) -> Outcome {
-        task.inbox().remote_wait_begins();
+    fn wait_task(&self, task: &TaskCell, epoch: &AtomicU32, deadline: Option<Instant>) -> Outcome {
+        if let Some(token) = self.claimed() {
+            return Outcome::Claimed(token);
+        }
         // Ends the count also when the coroutine is unwound mid-wait (torn
         // down at shutdown).
-        let _counted = RemoteWait(task);
+        let _counted = RemoteWait::begin();
         loop {
             // Publish the park we are about to enter, then look at the
             // state: a claim made before the store is seen here, a claim
-            // made after it wakes the right park (both are SeqCst).
-            let current =
-                Scheduler::with(|s| s.current_task().epoch.get()).expect("a coroutine runs in its runtime");
-            epoch.store(current, Ordering::SeqCst);
+            // made after it wakes the right park (both are SeqCst). The
+            // epoch changes only when a park returned early, so the store
+            // is usually skipped: the value every notifier reads is then
+            // the one published with the handle, under the queue's lock.
+            let current = task.epoch.get();
+            if epoch.load(Ordering::Relaxed) != current {
+                epoch.store(current, Ordering::SeqCst);
+            }
             if let Some(token) = self.claimed() {
                 return Outcome::Claimed(token);
             }
@@ -177,7 +214,7 @@ impl Waiter {
     /// Gives up unless a notifier got there first, in which case the
     /// operation is done and its claim wins.
     fn abandon(&self, why: Outcome) -> Outcome {
-        match self.core.state.compare_exchange(WAITING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst) {
+        match self.core().state.compare_exchange(WAITING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst) {
             Ok(_) => why,
             Err(token) => Outcome::Claimed(token),
         }
@@ -187,18 +224,33 @@ impl Waiter {
 impl Drop for Waiter {
     /// A waiter dropped while still waiting (its coroutine unwound at
     /// shutdown, or a primitive that returned early) is abandoned, so no
-    /// notifier can hand it anything after its owner is gone.
+    /// notifier can hand it anything after its owner is gone. A coroutine
+    /// keeps the core for its next wait.
     fn drop(&mut self) {
-        let _ = self.core.state.compare_exchange(WAITING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst);
+        let Some(core) = self.core.take() else { return };
+        if core.state.load(Ordering::SeqCst) == WAITING {
+            let _ = core.state.compare_exchange(WAITING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        if let Some(task) = &self.task {
+            *task.waiter_cache.borrow_mut() = Some(core);
+        }
     }
 }
 
-/// Keeps a runtime's count of remote waits right, also on unwinding.
-struct RemoteWait<'a>(&'a TaskRef);
+/// Counts a coroutine's wait with its scheduler, which must not report a
+/// deadlock meanwhile; uncounts it on drop, also when unwinding.
+struct RemoteWait;
 
-impl Drop for RemoteWait<'_> {
+impl RemoteWait {
+    fn begin() -> RemoteWait {
+        Scheduler::with(Scheduler::remote_wait_begins);
+        RemoteWait
+    }
+}
+
+impl Drop for RemoteWait {
     fn drop(&mut self) {
-        self.0.inbox().remote_wait_ends();
+        Scheduler::with(Scheduler::remote_wait_ends);
     }
 }
 
@@ -228,7 +280,7 @@ impl WaiterHandle {
 
     /// Whether this handle belongs to `waiter`.
     pub(crate) fn is_for(&self, waiter: &Waiter) -> bool {
-        Arc::ptr_eq(&self.core, &waiter.core)
+        Arc::ptr_eq(&self.core, waiter.core())
     }
 }
 

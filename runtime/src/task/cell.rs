@@ -49,6 +49,7 @@ use corosensei::{Coroutine, Yielder};
 use super::cancel_state::CancelState;
 use super::slot::Slot;
 use crate::park::{WakeReason, Waker};
+use crate::sync::waiter::Core;
 use crate::scheduler::Switch;
 use crate::stack::overflow::{Owner, Running};
 use crate::stack::{Stack, StackBounds};
@@ -144,6 +145,10 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// Children of the `green::scope`s this task is in, which borrow from
     /// its stack: torn down before it at runtime shutdown.
     pub(crate) scoped_children: RefCell<Vec<Rc<TaskCell>>>,
+    /// The waiter core of this task's last wait on a shared primitive,
+    /// kept for the next one when nothing else holds it any more (saves an
+    /// allocation and a few atomic operations per wait).
+    pub(crate) waiter_cache: RefCell<Option<Arc<Core>>>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
     pub(crate) join_waiter: RefCell<Option<Waker>>,
     /// The closure until the task starts, then its result.
@@ -169,6 +174,7 @@ impl<S> TaskCell<S> {
             stack_class: Cell::new(0),
             coroutine: RefCell::new(None),
             scoped_children: RefCell::new(Vec::new()),
+            waiter_cache: RefCell::new(None),
             join_waiter: RefCell::new(None),
             slot,
         }
