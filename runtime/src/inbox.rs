@@ -52,11 +52,7 @@ pub(crate) struct Inbox {
 
 impl Inbox {
     pub(crate) fn new(reactor: Arc<Shared>) -> Inbox {
-        Inbox {
-            posted: Mutex::new(Vec::new()),
-            pending: AtomicBool::new(false),
-            reactor,
-        }
+        Inbox { posted: Mutex::new(Vec::new()), pending: AtomicBool::new(false), reactor }
     }
 
     /// The runtime this inbox belongs to.

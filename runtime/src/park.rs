@@ -138,6 +138,19 @@ pub(crate) fn park(deadline: Option<Instant>) -> WakeReason {
     Scheduler::with(|s| s.park(deadline)).expect("park called outside a coroutine")
 }
 
+/// Takes back the cancellation the running task's last park delivered,
+/// because the operation it interrupted completed anyway (see
+/// `CancelState::retract`). Every wait that can report success after its
+/// park returned `Cancelled` calls this, so that a timeout scope does not
+/// discard a result that exists.
+pub(crate) fn retract_cancellation() {
+    Scheduler::with(|s| {
+        if s.has_current() {
+            s.current_task().cancel.retract();
+        }
+    });
+}
+
 /// Makes a waker for `task` in a given epoch (for wake-ups posted from
 /// other threads, which carry their epoch).
 pub(crate) fn waker_at(task: Rc<TaskCell>, epoch: u32) -> Waker {

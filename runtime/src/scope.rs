@@ -177,6 +177,11 @@ impl<E> State<E> {
 impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
     /// Spawns a child that may borrow anything that outlives the scope.
     ///
+    /// The child's coroutine is built at once (it borrows, so it cannot
+    /// wait in a `'static` slot as a [`spawn`](crate::spawn)ed one does): a
+    /// child cancelled before it first runs still runs up to its first
+    /// blocking call, where the cancellation is delivered.
+    ///
     /// # Panics
     ///
     /// If no stack can be had for the child.
@@ -309,6 +314,12 @@ impl<T> ScopedJoinHandle<'_, T> {
             *self.task.join_waiter.borrow_mut() = Some(park::waker());
             if park::park(None) == WakeReason::Cancelled {
                 self.task.join_waiter.borrow_mut().take();
+                if let Some(result) = self.slot.borrow_mut().take() {
+                    // It finished as the join was cancelled: the result
+                    // exists, so report it.
+                    park::retract_cancellation();
+                    return result;
+                }
                 return Err(JoinError::interrupted(&self.task));
             }
         }

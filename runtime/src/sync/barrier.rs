@@ -197,7 +197,13 @@ impl Arrival<'_> {
         self.settled = true;
         match why {
             Some(why) if self.withdraw() => Err(why),
-            _ => Ok(BarrierWaitResult { leader: false }),
+            Some(_) => {
+                // The barrier tripped before the party could withdraw: it
+                // passed after all.
+                crate::park::retract_cancellation();
+                Ok(BarrierWaitResult { leader: false })
+            }
+            None => Ok(BarrierWaitResult { leader: false }),
         }
     }
 

@@ -188,7 +188,13 @@ impl Queued<'_> {
     fn give_up(self, why: WaitError) -> Result<(), WaitError> {
         let event = self.event;
         drop(self);
-        if event.is_set() { Ok(()) } else { Err(why) }
+        if event.is_set() {
+            // Set meanwhile: the wait succeeded after all.
+            crate::park::retract_cancellation();
+            Ok(())
+        } else {
+            Err(why)
+        }
     }
 }
 

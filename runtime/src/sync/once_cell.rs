@@ -357,7 +357,11 @@ impl<T> OnceCell<T> {
             };
             drop(queued);
             // Interrupted, but the value may have come meanwhile.
-            return self.get().ok_or(why);
+            let value = self.get();
+            if value.is_some() {
+                crate::park::retract_cancellation();
+            }
+            return value.ok_or(why);
         }
     }
 

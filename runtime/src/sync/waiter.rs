@@ -216,7 +216,11 @@ impl Waiter {
     fn abandon(&self, why: Outcome) -> Outcome {
         match self.core().state.compare_exchange(WAITING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst) {
             Ok(_) => why,
-            Err(token) => Outcome::Claimed(token),
+            Err(token) => {
+                // Claimed first: the operation completed after all.
+                park::retract_cancellation();
+                Outcome::Claimed(token)
+            }
         }
     }
 }

@@ -52,6 +52,10 @@ pub(crate) struct CancelState {
     frames: RefCell<Vec<Frame>>,
     /// Id for the next frame.
     next_id: Cell<u64>,
+    /// Frames the last delivery marked fired that were not fired before:
+    /// un-marked by [`CancelState::retract`] if the interrupted operation
+    /// turns out to have completed after all.
+    last_fired: RefCell<Vec<u64>>,
 }
 
 /// Identifies a frame pushed by [`CancelState::push`].
@@ -99,10 +103,14 @@ impl CancelState {
     /// passed as fired.
     pub(crate) fn deliver(&self, now: Instant) -> bool {
         let frames = self.frames.borrow();
+        let mut newly = self.last_fired.borrow_mut();
+        newly.clear();
         let mut due = false;
         for frame in frames.iter().rev() {
             if frame.deadline.is_some_and(|d| d <= now) {
-                frame.fired.set(true);
+                if !frame.fired.replace(true) {
+                    newly.push(frame.id);
+                }
                 due = true;
             }
             if frame.shield {
@@ -110,6 +118,18 @@ impl CancelState {
             }
         }
         due || self.requested.get()
+    }
+
+    /// Takes back the last delivery: the park returned `Cancelled`, but the
+    /// operation it interrupted completed anyway (a notifier claimed the
+    /// waiter first), so the scopes whose deadlines caused the delivery did
+    /// not cancel anything. The next park delivers again if they are still
+    /// due.
+    pub(crate) fn retract(&self) {
+        let newly = std::mem::take(&mut *self.last_fired.borrow_mut());
+        for frame in self.frames.borrow().iter().filter(|f| newly.contains(&f.id)) {
+            frame.fired.set(false);
+        }
     }
 
     /// The earliest deadline a park may be interrupted by.
@@ -143,6 +163,8 @@ mod tests {
         assert_eq!(state.next_deadline(), Some(t0 + Duration::from_secs(1)));
         assert!(!state.deliver(t0));
         assert!(state.deliver(t0 + Duration::from_secs(2)));
+        state.retract();
+        assert!(state.deliver(t0 + Duration::from_secs(2)), "a retracted delivery comes again");
         assert!(state.pop(inner), "the inner scope's deadline fired");
         assert!(!state.pop(outer), "the outer scope's did not");
         assert!(state.is_idle());

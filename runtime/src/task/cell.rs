@@ -49,10 +49,10 @@ use corosensei::{Coroutine, Yielder};
 use super::cancel_state::CancelState;
 use super::slot::Slot;
 use crate::park::{WakeReason, Waker};
-use crate::sync::waiter::Core;
 use crate::scheduler::Switch;
 use crate::stack::overflow::{Owner, Running};
 use crate::stack::{Stack, StackBounds};
+use crate::sync::waiter::Core;
 
 /// The coroutine type every task runs as: resumed with nothing (the wake
 /// reason is left in the cell), suspends saying whether it yielded or

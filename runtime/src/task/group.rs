@@ -122,6 +122,11 @@ impl<T: 'static> TaskGroup<T> {
             *self.notify.waiter.borrow_mut() = Some(park::waker());
             if park::park(None) == WakeReason::Cancelled {
                 self.notify.waiter.borrow_mut().take();
+                if self.handles.iter().any(JoinHandle::is_finished) {
+                    // A member finished as the wait was cancelled: report it.
+                    park::retract_cancellation();
+                    continue;
+                }
                 let handle = &self.handles[0];
                 return Some((handle.id(), Err(handle.interrupted())));
             }

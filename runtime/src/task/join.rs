@@ -99,6 +99,7 @@ impl<T> JoinHandle<T> {
             if park::park(None) == WakeReason::Cancelled {
                 self.task.join_waiter.borrow_mut().take();
                 if let Some(result) = self.task.slot.take_result() {
+                    park::retract_cancellation();
                     return result;
                 }
                 return Err(JoinError::interrupted(&self.task));
