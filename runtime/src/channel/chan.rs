@@ -5,7 +5,7 @@
 //!
 //! # Who touches which field
 //!
-//! Everything is in [`State`], behind one `std::sync::Mutex` that is held
+//! Everything is in [`State`], behind one [`SpinLock`] that is held
 //! only for short, non-blocking sections: no user code runs under it, no
 //! message is dropped under it (a message's destructor could touch this
 //! very channel), and nothing waits under it.
@@ -55,9 +55,9 @@
 //! Without this, the entry of a dead receiver would stay queued, and the
 //! next sender would hand its message to it: lost.
 
+use crate::sync::spin::{SpinGuard, SpinLock};
 use std::collections::VecDeque;
 use std::mem;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use slab::Slab;
@@ -178,7 +178,7 @@ pub(crate) struct Chan<T> {
     /// channel, `None` for an unbounded one.
     capacity: Option<usize>,
     /// Everything else, behind a lock held only briefly.
-    state: Mutex<State<T>>,
+    state: SpinLock<State<T>>,
 }
 
 /// What [`Chan::register_send`] and [`Chan::register_recv`] did with one
@@ -204,7 +204,7 @@ impl<T> Chan<T> {
     pub(crate) fn new(capacity: Option<usize>) -> Chan<T> {
         Chan {
             capacity,
-            state: Mutex::new(State {
+            state: SpinLock::new(State {
                 buffer: VecDeque::new(),
                 senders_waiting: WaitQueue::default(),
                 receivers_waiting: WaitQueue::default(),
@@ -215,10 +215,9 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Locks the state. Nothing panics while it is held (no user code runs
-    /// under it), so a poisoned lock still guards a consistent state.
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Locks the state (no user code runs and nothing waits under it).
+    fn lock(&self) -> SpinGuard<'_, State<T>> {
+        self.state.lock()
     }
 
     /// The buffer's capacity; `None` if unbounded.

@@ -41,7 +41,7 @@
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -109,17 +109,21 @@ impl Waiter {
         let waiter = Scheduler::with(|s| {
             let task = s.has_current().then(|| s.current_task())?;
             let epoch = task.epoch.get();
-            let mut cached = task.waiter_cache.borrow_mut().take();
-            // Reusable only if nobody else holds it: every queue entry and
-            // notifier handle of the last wait is gone.
-            let reusable = cached.as_mut().and_then(Arc::get_mut).map(|core| {
-                *core.state.get_mut() = WAITING;
-                if let Target::Task(_, last) = &mut core.target {
-                    *last.get_mut() = epoch;
+            let cached = task.waiter_cache.borrow_mut().take();
+            let core = match cached {
+                // Nobody else holds it: every queue entry and notifier
+                // handle of the last wait is gone, and nobody can get a new
+                // one (handles are made from the waiter only, and no `Weak`
+                // exists), so resetting its atomics cannot race. The fence
+                // orders the reset after the last holder's release.
+                Some(core) if Arc::strong_count(&core) == 1 => {
+                    fence(Ordering::Acquire);
+                    core.state.store(WAITING, Ordering::Relaxed);
+                    if let Target::Task(_, last) = &core.target {
+                        last.store(epoch, Ordering::Relaxed);
+                    }
+                    core
                 }
-            });
-            let core = match (reusable, cached) {
-                (Some(()), Some(core)) => core,
                 _ => {
                     let target = Target::Task(s.task_ref(&task), AtomicU32::new(epoch));
                     Arc::new(Core { state: AtomicUsize::new(WAITING), target })
