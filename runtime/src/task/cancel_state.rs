@@ -44,18 +44,28 @@ struct Frame {
 }
 
 /// Cancellation state of one task. Touched only by the task's own thread.
+///
+/// The scope stack is allocated by the first scope a task opens: most
+/// tasks never open one, and every task record is allocated at spawn.
 #[derive(Debug, Default)]
 pub(crate) struct CancelState {
     /// Cancellation was requested (by a handle, a group, or shutdown).
     requested: Cell<bool>,
+    /// The open scopes, once the task has opened one.
+    scopes: RefCell<Option<Box<Scopes>>>,
+}
+
+/// A task's open timeout and shield scopes.
+#[derive(Debug, Default)]
+struct Scopes {
     /// Open scopes, outermost first.
-    frames: RefCell<Vec<Frame>>,
+    frames: Vec<Frame>,
     /// Id for the next frame.
-    next_id: Cell<u64>,
+    next_id: u64,
     /// Frames the last delivery marked fired that were not fired before:
     /// un-marked by [`CancelState::retract`] if the interrupted operation
     /// turns out to have completed after all.
-    last_fired: RefCell<Vec<u64>>,
+    last_fired: Vec<u64>,
 }
 
 /// Identifies a frame pushed by [`CancelState::push`].
@@ -67,7 +77,7 @@ impl CancelState {
     /// see it (no shield in the way).
     pub(crate) fn request(&self) -> bool {
         self.requested.set(true);
-        !self.frames.borrow().iter().any(|f| f.shield)
+        !self.scopes.borrow().as_ref().is_some_and(|s| s.frames.iter().any(|f| f.shield))
     }
 
     /// Whether cancellation was requested (shielded or not).
@@ -77,16 +87,18 @@ impl CancelState {
 
     /// Opens a scope: a deadline, or a shield.
     pub(crate) fn push(&self, deadline: Option<Instant>, shield: bool) -> FrameId {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        self.frames.borrow_mut().push(Frame { id, deadline, shield, fired: Cell::new(false) });
+        let mut scopes = self.scopes.borrow_mut();
+        let scopes = scopes.get_or_insert_with(Box::default);
+        let id = scopes.next_id;
+        scopes.next_id += 1;
+        scopes.frames.push(Frame { id, deadline, shield, fired: Cell::new(false) });
         FrameId(id)
     }
 
     /// Closes the innermost scope, which must be `id`; returns whether its
     /// deadline caused a cancellation.
     pub(crate) fn pop(&self, id: FrameId) -> bool {
-        let frame = self.frames.borrow_mut().pop();
+        let frame = self.scopes.borrow_mut().as_mut().and_then(|s| s.frames.pop());
         match frame {
             Some(frame) if frame.id == id.0 => frame.fired.get(),
             _ => unreachable!("timeout and shield scopes close in the order they opened"),
@@ -95,15 +107,16 @@ impl CancelState {
 
     /// Whether nothing could cancel a park: the fast path of every park.
     pub(crate) fn is_idle(&self) -> bool {
-        !self.requested.get() && self.frames.borrow().is_empty()
+        !self.requested.get() && self.scopes.borrow().as_ref().is_none_or(|s| s.frames.is_empty())
     }
 
     /// Whether a cancellation is due for a park starting at `now`; if it is
     /// because of deadlines, marks every visible frame whose deadline has
     /// passed as fired.
     pub(crate) fn deliver(&self, now: Instant) -> bool {
-        let frames = self.frames.borrow();
-        let mut newly = self.last_fired.borrow_mut();
+        let mut scopes = self.scopes.borrow_mut();
+        let Some(scopes) = scopes.as_mut() else { return self.requested.get() };
+        let Scopes { frames, last_fired: newly, .. } = &mut **scopes;
         newly.clear();
         let mut due = false;
         for frame in frames.iter().rev() {
@@ -126,15 +139,18 @@ impl CancelState {
     /// not cancel anything. The next park delivers again if they are still
     /// due.
     pub(crate) fn retract(&self) {
-        let newly = std::mem::take(&mut *self.last_fired.borrow_mut());
-        for frame in self.frames.borrow().iter().filter(|f| newly.contains(&f.id)) {
+        let mut scopes = self.scopes.borrow_mut();
+        let Some(scopes) = scopes.as_mut() else { return };
+        let newly = std::mem::take(&mut scopes.last_fired);
+        for frame in scopes.frames.iter().filter(|f| newly.contains(&f.id)) {
             frame.fired.set(false);
         }
     }
 
     /// The earliest deadline a park may be interrupted by.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let frames = self.frames.borrow();
+        let scopes = self.scopes.borrow();
+        let frames = scopes.as_ref().map_or(&[][..], |s| &s.frames[..]);
         let mut earliest: Option<Instant> = None;
         for frame in frames.iter().rev() {
             if let Some(deadline) = frame.deadline {

