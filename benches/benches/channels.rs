@@ -35,12 +35,13 @@
 //! `target/criterion/<group>/<runtime>/new/estimates.json`.
 
 use std::hint::black_box;
-use std::sync::{Arc, Barrier, mpsc};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Instant;
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use green_benches::{
+    current_thread_runtime, slow_variant, time_jobs_on_threads, time_rounds, time_rounds_async,
+};
 
 /// `channel_ping_pong`: round trips per iteration.
 const ROUND_TRIPS: u64 = 1_000;
@@ -77,8 +78,7 @@ fn ping_pong(c: &mut Criterion) {
                     pong.join().expect("pong");
                     start.elapsed()
                 };
-                round(); // warm the stack pool
-                (0..iters).map(|_| round()).sum()
+                time_rounds(iters, round)
             })
         })
     });
@@ -108,12 +108,7 @@ fn ping_pong(c: &mut Criterion) {
                     pong.await.expect("pong");
                     start.elapsed()
                 };
-                round().await; // warm the allocator
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += round().await;
-                }
-                total
+                time_rounds_async(iters, round).await
             })
         })
     });
@@ -125,7 +120,7 @@ fn ping_pong(c: &mut Criterion) {
                 .map(|_| {
                     let (to_pong, from_ping) = mpsc::sync_channel::<u64>(1);
                     let (to_ping, from_pong) = mpsc::sync_channel::<u64>(1);
-                    time_on_threads(vec![
+                    time_jobs_on_threads(vec![
                         Box::new(move || {
                             let mut ball = 0;
                             for _ in 0..ROUND_TRIPS {
@@ -187,8 +182,7 @@ fn throughput(c: &mut Criterion, name: &str, producers: u64) {
                     assert_eq!(consumer.join().expect("consumer"), expected);
                     start.elapsed()
                 };
-                round(); // warm the stack pool
-                (0..iters).map(|_| round()).sum()
+                time_rounds(iters, round)
             })
         })
     });
@@ -224,12 +218,7 @@ fn throughput(c: &mut Criterion, name: &str, producers: u64) {
                     assert_eq!(consumer.await.expect("consumer"), expected);
                     start.elapsed()
                 };
-                round().await; // warm the allocator
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += round().await;
-                }
-                total
+                time_rounds_async(iters, round).await
             })
         })
     });
@@ -252,50 +241,12 @@ fn throughput(c: &mut Criterion, name: &str, producers: u64) {
                         .collect();
                     drop(tx);
                     work.push(Box::new(move || assert_eq!(rx.iter().sum::<u64>(), expected)));
-                    time_on_threads(work)
+                    time_jobs_on_threads(work)
                 })
                 .sum()
         })
     });
     group.finish();
-}
-
-/// Settings for the OS-thread variant, benchmarked last in each group: 10
-/// samples of equal iteration counts (see the file header).
-fn slow_variant(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group.sample_size(10).sampling_mode(SamplingMode::Flat);
-}
-
-/// A tokio runtime comparable to `green`'s: one thread, timers and I/O on.
-fn current_thread_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio current_thread runtime")
-}
-
-/// Runs each closure on an OS thread of its own and returns the time from
-/// the moment all are released together until the last finishes,
-/// excluding thread creation and exit.
-fn time_on_threads(work: Vec<Box<dyn FnOnce() + Send>>) -> Duration {
-    let start_line = Arc::new(Barrier::new(work.len() + 1));
-    let finish_line = Arc::new(Barrier::new(work.len() + 1));
-    let threads: Vec<_> = work
-        .into_iter()
-        .map(|work| {
-            let (start_line, finish_line) = (start_line.clone(), finish_line.clone());
-            thread::spawn(move || {
-                start_line.wait();
-                work();
-                finish_line.wait();
-            })
-        })
-        .collect();
-    start_line.wait();
-    let start = Instant::now();
-    finish_line.wait();
-    let elapsed = start.elapsed();
-    for thread in threads {
-        thread.join().expect("benchmark thread");
-    }
-    elapsed
 }
 
 criterion_group!(benches, ping_pong, throughput_1p, throughput_4p);

@@ -39,12 +39,12 @@
 //! `target/criterion/<group>/<runtime>/new/estimates.json`.
 
 use std::hint::black_box;
-use std::sync::{Arc, Barrier, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use green_benches::{current_thread_runtime, slow_variant, time_on_threads};
 
 /// Uncontended groups: lock/unlock (acquire/release) pairs per iteration.
 const UNCONTENDED_ROUNDS: usize = 100_000;
@@ -384,44 +384,6 @@ impl StdSemaphore {
         *self.permits.lock().expect("semaphore lock") += 1;
         self.released.notify_one();
     }
-}
-
-/// Settings for the OS-thread variant, benchmarked last in each group: 10
-/// samples of equal iteration counts (see the file header).
-fn slow_variant(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group.sample_size(10).sampling_mode(SamplingMode::Flat);
-}
-
-/// A tokio runtime comparable to `green`'s: one thread, timers and I/O on.
-fn current_thread_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio current_thread runtime")
-}
-
-/// Runs `work(i)` on `count` OS threads (`i` in `0..count`) and returns the
-/// time from the moment all are released together until the last finishes,
-/// excluding thread creation and exit.
-fn time_on_threads(count: usize, work: impl Fn(usize) + Send + Sync + 'static) -> Duration {
-    let work = Arc::new(work);
-    let start_line = Arc::new(Barrier::new(count + 1));
-    let finish_line = Arc::new(Barrier::new(count + 1));
-    let threads: Vec<_> = (0..count)
-        .map(|i| {
-            let (work, start_line, finish_line) = (work.clone(), start_line.clone(), finish_line.clone());
-            thread::spawn(move || {
-                start_line.wait();
-                work(black_box(i));
-                finish_line.wait();
-            })
-        })
-        .collect();
-    start_line.wait();
-    let start = Instant::now();
-    finish_line.wait();
-    let elapsed = start.elapsed();
-    for thread in threads {
-        thread.join().expect("benchmark thread");
-    }
-    elapsed
 }
 
 criterion_group!(benches, mutex_uncontended, mutex_contended, semaphore_uncontended, semaphore_contended);

@@ -1,1 +1,89 @@
-//! Benchmarks live in `benches/`; this crate has no library code.
+//! What the benchmark files share: the settings of the slow OS-thread
+//! variants, a tokio runtime comparable to `green`'s, and the timing loops
+//! that keep warm-up and start-up out of the measured time.
+//!
+//! The benchmarks themselves are in `benches/` (`scheduler.rs`,
+//! `channels.rs`, `sync.rs`); each opens by saying what it measures.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, SamplingMode};
+
+/// Settings for the OS-thread variant, benchmarked last in each group: 10
+/// samples of equal iteration counts. The OS-thread figures are two to four
+/// orders of magnitude slower than the others, and this keeps a full run in
+/// minutes; they are noisier for it.
+pub fn slow_variant(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+}
+
+/// A tokio runtime comparable to `green`'s: one thread, timers and I/O on.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio current_thread runtime")
+}
+
+/// Runs `round` once untimed (warming the stack pool or the allocator),
+/// then `iters` times, and returns the sum of the durations the rounds
+/// report: each round times only its own workload.
+pub fn time_rounds(iters: u64, mut round: impl FnMut() -> Duration) -> Duration {
+    round();
+    (0..iters).map(|_| round()).sum()
+}
+
+/// [`time_rounds`] for a round that is a future, on the tokio runtime the
+/// caller is in.
+pub async fn time_rounds_async(iters: u64, mut round: impl AsyncFnMut() -> Duration) -> Duration {
+    round().await;
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        total += round().await;
+    }
+    total
+}
+
+/// Runs `work(i)` on `count` OS threads (`i` in `0..count`) and returns the
+/// time from the moment all are released together until the last finishes,
+/// excluding thread creation and exit.
+pub fn time_on_threads(count: usize, work: impl Fn(usize) + Send + Sync + 'static) -> Duration {
+    let work = Arc::new(work);
+    let jobs = (0..count)
+        .map(|i| {
+            let work = work.clone();
+            Box::new(move || work(black_box(i))) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    time_jobs_on_threads(jobs)
+}
+
+/// Runs each job on an OS thread of its own and returns the time from the
+/// moment all are released together until the last finishes, excluding
+/// thread creation and exit.
+pub fn time_jobs_on_threads(jobs: Vec<Box<dyn FnOnce() + Send>>) -> Duration {
+    let start_line = Arc::new(Barrier::new(jobs.len() + 1));
+    let finish_line = Arc::new(Barrier::new(jobs.len() + 1));
+    let threads: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let (start_line, finish_line) = (start_line.clone(), finish_line.clone());
+            thread::spawn(move || {
+                start_line.wait();
+                job();
+                finish_line.wait();
+            })
+        })
+        .collect();
+    start_line.wait();
+    let start = Instant::now();
+    finish_line.wait();
+    let elapsed = start.elapsed();
+    for thread in threads {
+        thread.join().expect("benchmark thread");
+    }
+    elapsed
+}
