@@ -52,3 +52,8 @@ pub use stack::Protection;
 pub use task::{JoinError, JoinHandle, Task, TaskGroup, TaskId, current, spawn, try_current};
 pub use time::{sleep, sleep_until, yield_now};
 pub use timeout::{Elapsed, deadline, shield, timeout};
+
+/// The examples in README.md, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
