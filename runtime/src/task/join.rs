@@ -172,6 +172,13 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// Why [`JoinHandle::join`] has no value: the coroutine panicked or was
 /// cancelled.
 pub struct JoinError {
+    /// Boxed: the error is rare and the result slot of every task has room
+    /// for one, so keeping it one word keeps every task record small.
+    inner: Box<Inner>,
+}
+
+/// What a [`JoinError`] holds.
+struct Inner {
     /// What went wrong.
     repr: Repr,
     /// Id of the coroutine that failed.
@@ -202,6 +209,10 @@ enum Repr {
 }
 
 impl JoinError {
+    fn new<S: ?Sized>(repr: Repr, task: &TaskCell<S>) -> JoinError {
+        JoinError { inner: Box::new(Inner { repr, id: task.id(), name: task.info.owner.name.clone() }) }
+    }
+
     pub(crate) fn panicked<S: ?Sized>(
         payload: Box<dyn Any + Send + 'static>,
         task: &TaskCell<S>,
@@ -211,57 +222,57 @@ impl JoinError {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned());
         let repr = Repr::Panic { payload: Mutex::new(payload), message };
-        JoinError { repr, id: task.id(), name: task.info.owner.name.clone() }
+        JoinError::new(repr, task)
     }
 
     pub(crate) fn cancelled<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
-        JoinError { repr: Repr::Cancelled, id: task.id(), name: task.info.owner.name.clone() }
+        JoinError::new(Repr::Cancelled, task)
     }
 
     pub(crate) fn failed<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
-        JoinError { repr: Repr::Failed, id: task.id(), name: task.info.owner.name.clone() }
+        JoinError::new(Repr::Failed, task)
     }
 
     pub(crate) fn interrupted<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
-        JoinError { repr: Repr::Interrupted, id: task.id(), name: task.info.owner.name.clone() }
+        JoinError::new(Repr::Interrupted, task)
     }
 
     /// Whether the coroutine returned an error that went to its scope's
     /// result (children of [`green::scope`](crate::scope) only).
     pub fn is_failed(&self) -> bool {
-        matches!(self.repr, Repr::Failed)
+        matches!(self.inner.repr, Repr::Failed)
     }
 
     /// Whether the *joining* coroutine was cancelled while it waited; the
     /// joined one was not, and may still be running.
     pub fn is_interrupted(&self) -> bool {
-        matches!(self.repr, Repr::Interrupted)
+        matches!(self.inner.repr, Repr::Interrupted)
     }
 
     /// Whether the coroutine panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic { .. })
+        matches!(self.inner.repr, Repr::Panic { .. })
     }
 
     /// Whether the coroutine was cancelled before it finished.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
+        matches!(self.inner.repr, Repr::Cancelled)
     }
 
     /// Id of the coroutine that failed.
     pub fn id(&self) -> TaskId {
-        self.id
+        self.inner.id
     }
 
     /// Name of the coroutine that failed, if it had one.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.inner.name.as_deref()
     }
 
     /// The panic message, if the coroutine panicked with a string (as
     /// `panic!("...")` does).
     pub fn panic_message(&self) -> Option<&str> {
-        match &self.repr {
+        match &self.inner.repr {
             Repr::Panic { message, .. } => message.as_deref(),
             _ => None,
         }
@@ -280,7 +291,7 @@ impl JoinError {
     /// The panic payload, or the error itself if the coroutine was
     /// cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match self.repr {
+        match self.inner.repr {
             Repr::Panic { payload, .. } => Ok(payload.into_inner().unwrap_or_else(PoisonError::into_inner)),
             _ => Err(self),
         }
@@ -289,8 +300,8 @@ impl JoinError {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "coroutine '{}' (id {})", self.name().unwrap_or("<unnamed>"), self.id)?;
-        match &self.repr {
+        write!(f, "coroutine '{}' (id {})", self.name().unwrap_or("<unnamed>"), self.inner.id)?;
+        match &self.inner.repr {
             Repr::Panic { .. } => match self.panic_message() {
                 Some(message) => write!(f, " panicked: {message}"),
                 None => write!(f, " panicked"),
