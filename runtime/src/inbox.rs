@@ -69,9 +69,10 @@ impl Inbox {
         let _ = self.reactor.notify();
     }
 
-    /// Takes the posted wake-ups, if any.
+    /// Takes the posted wake-ups, if any. Checked every few dozen switches,
+    /// so the common empty case is a plain load, not a read-modify-write.
     pub(crate) fn take(&self, into: &mut Vec<Posted>) {
-        if self.pending.swap(false, Ordering::Acquire) {
+        if self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Acquire) {
             into.append(&mut self.posted.lock().unwrap_or_else(PoisonError::into_inner));
         }
     }

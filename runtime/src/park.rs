@@ -161,5 +161,5 @@ pub(crate) fn waker_at(task: Rc<TaskCell>, epoch: u32) -> Waker {
 /// own timers).
 pub(crate) fn waker_for(task: Rc<TaskCell>) -> Waker {
     let epoch = task.epoch.get();
-    Waker { task, epoch }
+    waker_at(task, epoch)
 }

@@ -46,7 +46,7 @@ use slab::Slab;
 use crate::inbox::{Inbox, Posted, TaskRef};
 use crate::park::{self, WakeReason, Waker};
 use crate::reactor::Reactor;
-use crate::stack::{Protection, Stack, StackPool, overflow};
+use crate::stack::{Protection, Stack, StackBounds, StackPool, overflow};
 use crate::task::cell::{State, TaskCell, TaskCoroutine, TaskYielder};
 use crate::timer::Timers;
 
@@ -146,10 +146,10 @@ impl Scheduler {
         let size = scheduler.config.stack_size;
         let body = crate::task::body(main, |outcome| result.set(outcome));
         let main_task: Rc<TaskCell> = Rc::new(TaskCell::new(name, ()));
-        // SAFETY: the main coroutine may borrow from the caller of `run`
-        // because it cannot outlive this call: `shutdown` below drops every
-        // coroutine, the main one included, before `run` returns, and if
-        // `run` unwinds, dropping `scheduler` drops them too.
+        // The main coroutine cannot outlive this call: `shutdown` below
+        // drops every coroutine before `run` returns, and so does dropping
+        // `scheduler` if `run` unwinds.
+        // SAFETY: so what `main` borrows from the caller outlives it.
         let spawned = unsafe { scheduler.spawn_unchecked(main_task.clone(), size, body) };
         if let Err(err) = spawned {
             panic!("{err}");
@@ -198,7 +198,9 @@ impl Scheduler {
     /// runs (see `task/slot.rs`).
     pub(crate) fn spawn(&self, task: Rc<TaskCell>, stack_size: usize) -> io::Result<()> {
         let class = self.stacks.borrow_mut().reserve(stack_size)?;
-        task.stack_class.set(class);
+        // Until the task starts, its stack bounds hold only the class of
+        // the stack reserved for it.
+        task.info.stack.set(StackBounds { class, ..StackBounds::EMPTY });
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.registry_key.set(key);
         self.run_queue.borrow_mut().push_back(task);
@@ -407,7 +409,7 @@ impl Scheduler {
     /// Builds the coroutine of a task that runs for the first time, on the
     /// stack reserved for it at spawn.
     fn start(&self, task: &TaskCell) {
-        let stack = self.stacks.borrow_mut().take_reserved(task.stack_class.get());
+        let stack = self.stacks.borrow_mut().take_reserved(task.info.stack.get().class);
         task.info.stack.set(stack.bounds());
         match task.slot.start(stack) {
             Ok(coroutine) => *task.coroutine.borrow_mut() = Some(coroutine),
@@ -418,7 +420,7 @@ impl Scheduler {
     /// Drops the closure of a task that never started and gives up its
     /// stack reservation.
     fn discard_unstarted(&self, task: &TaskCell) {
-        self.stacks.borrow_mut().unreserve(task.stack_class.get());
+        self.stacks.borrow_mut().unreserve(task.info.stack.get().class);
         if panic::catch_unwind(AssertUnwindSafe(|| task.slot.drop_body())).is_err() {
             report_discarded_panic(task);
         }

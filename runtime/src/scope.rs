@@ -238,10 +238,10 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         // is dropped.
         let body = crate::task::body(child, drop);
         let size = Scheduler::with(|s| s.default_stack_size()).expect("a scope runs in a coroutine");
-        // SAFETY: the child borrows only what outlives `'scope`, and the
-        // scope does not return (nor unwind past its frame) before every
-        // child has finished; at runtime shutdown the parent's scoped
+        // The scope does not return (nor unwind past its frame) before
+        // every child has finished, and at shutdown a parent's scoped
         // children are torn down before the parent.
+        // SAFETY: so what the child borrows for `'scope` outlives it.
         let spawned = Scheduler::with(|s| unsafe { s.spawn_unchecked(task.clone(), size, body) })
             .expect("a scope runs in a coroutine");
         spawned?;
@@ -304,25 +304,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// result) or panicked, or if the caller was cancelled while it waited
     /// ([`JoinError::is_interrupted`]).
     pub fn join(self) -> Result<T, JoinError> {
-        loop {
-            if let Some(result) = self.slot.borrow_mut().take() {
-                return result;
-            }
-            if self.task.is_done() {
-                return Err(JoinError::cancelled(&self.task));
-            }
-            *self.task.join_waiter.borrow_mut() = Some(park::waker());
-            if park::park(None) == WakeReason::Cancelled {
-                self.task.join_waiter.borrow_mut().take();
-                if let Some(result) = self.slot.borrow_mut().take() {
-                    // It finished as the join was cancelled: the result
-                    // exists, so report it.
-                    park::retract_cancellation();
-                    return result;
-                }
-                return Err(JoinError::interrupted(&self.task));
-            }
-        }
+        crate::task::wait_for(&self.task, || self.slot.borrow_mut().take())
     }
 
     /// Whether the child has finished.

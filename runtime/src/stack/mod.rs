@@ -150,15 +150,15 @@ impl StackBounds {
 /// Words at the top of a canary page that are checked on every switch.
 const CANARY_TOP_WORDS: usize = 4;
 
-// SAFETY: `base` and `limit` bound memory that stays mapped read/write until
-// the pool that carved it is dropped, and the runtime drops every coroutine
-// (and so every use of the stack) first. Both are page aligned, which
-// satisfies STACK_ALIGNMENT, and the usable size is at least one page
-// (MIN_STACK_SIZE). The guard page below `limit` faults on access for
-// `GuardRegion` and `GuardPage`; for `Canary` it does not, which corosensei's
-// contract asks for, and the runtime instead checks the canary on every switch
-// and aborts on damage before any other coroutine runs (see the module docs
-// and the caveat in DESIGN.md).
+// `base` and `limit` bound memory that stays mapped read/write until the
+// pool that carved it is dropped, and the runtime drops every coroutine (and
+// so every use of the stack) first. `limit` is page aligned and `base` a
+// multiple of 64 bytes (a cache colour below a page boundary), both beyond
+// STACK_ALIGNMENT, and the usable size is at least one page (MIN_STACK_SIZE).
+// The guard page below `limit` faults on access for `GuardRegion` and
+// `GuardPage`. For `Canary` it does not, as corosensei's contract asks; the
+// runtime checks the canary instead (see the module docs and DESIGN.md).
+// SAFETY: the bounds and guard are as corosensei requires, Canary excepted.
 unsafe impl corosensei::stack::Stack for Stack {
     fn base(&self) -> StackPointer {
         StackPointer::new(self.bounds.base).expect("stack base is never null")

@@ -55,7 +55,8 @@ impl Owner {
 pub(crate) struct Running {
     /// Who the coroutine is.
     pub(crate) owner: Owner,
-    /// Where its stack lies.
+    /// Where its stack lies; before the task first runs, only the size
+    /// class of the stack reserved for it.
     pub(crate) stack: Cell<StackBounds>,
 }
 

@@ -73,13 +73,13 @@ pub struct Event {
     flag: AtomicBool,
     /// Who waits for the flag, oldest first. `None` until the first waiter
     /// comes, so that `new` can be `const`.
-    waiters: Mutex<Option<WaitQueue<WaiterHandle>>>,
+    waiters: Mutex<WaitQueue<WaiterHandle>>,
 }
 
 impl Event {
     /// A clear event.
     pub const fn new() -> Event {
-        Event { flag: AtomicBool::new(false), waiters: Mutex::new(None) }
+        Event { flag: AtomicBool::new(false), waiters: Mutex::new(WaitQueue::new()) }
     }
 
     /// Sets the event and wakes every waiter. Setting an event that is
@@ -94,10 +94,7 @@ impl Event {
                 return;
             }
             self.flag.store(true, Ordering::Release);
-            match waiters.as_mut() {
-                Some(queue) => queue.drain().filter(|waiter| waiter.claim(SET)).collect(),
-                None => Vec::new(),
-            }
+            waiters.drain().filter(|waiter| waiter.claim(SET)).collect()
         };
         for waiter in woken {
             waiter.wake();
@@ -155,7 +152,7 @@ impl Event {
             if self.flag.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            waiters.get_or_insert_with(WaitQueue::default).push(waiter.handle());
+            waiters.push(waiter.handle());
         }
         let queued = Queued { event: self, waiter };
         match queued.waiter.wait(deadline) {
@@ -165,7 +162,7 @@ impl Event {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<WaitQueue<WaiterHandle>>> {
+    fn lock(&self) -> MutexGuard<'_, WaitQueue<WaiterHandle>> {
         // Nothing panics while the lock is held; a poisoned lock still
         // guards a consistent queue.
         self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
@@ -202,9 +199,7 @@ impl Drop for Queued<'_> {
     fn drop(&mut self) {
         // A claimed waiter was already taken out of the queue by `set`.
         if self.waiter.claimed().is_none() {
-            if let Some(queue) = self.event.lock().as_mut() {
-                queue.remove(&self.waiter);
-            }
+            self.event.lock().remove(&self.waiter);
         }
     }
 }
@@ -231,7 +226,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(event.wait_timeout(Duration::ZERO), Err(WaitError::TimedOut));
         }
-        assert_eq!(event.lock().as_ref().map_or(0, WaitQueue::len), 0);
+        assert_eq!(event.lock().len(), 0);
     }
 
     #[test]
@@ -242,11 +237,11 @@ mod tests {
             std::thread::spawn(move || event.wait())
         };
         // Wait (without sleeping) until the thread has queued itself.
-        while event.lock().as_ref().map_or(0, WaitQueue::len) == 0 {
+        while event.lock().is_empty() {
             std::thread::yield_now();
         }
         event.set();
         assert_eq!(waiter.join().unwrap(), Ok(()));
-        assert_eq!(event.lock().as_ref().map_or(0, WaitQueue::len), 0);
+        assert_eq!(event.lock().len(), 0);
     }
 }

@@ -147,11 +147,11 @@ pub struct Mutex<T: ?Sized> {
     data: UnsafeCell<T>,
 }
 
-// SAFETY: the only `!Sync` part is `data`; the lock word grants access to
-// it to one guard at a time, on whatever thread that guard lives, so
-// sharing the mutex is sharing `T` by moving access between threads:
-// `T: Send` suffices, exactly `std::sync::Mutex`'s bound. (`Send` for
+// The only `!Sync` part is `data`; the lock word grants access to it to one
+// guard at a time, on whatever thread that guard lives. (`Send` for
 // `Mutex<T>` follows from its fields when `T: Send`.)
+// SAFETY: sharing the mutex only moves access to `T` between threads, so
+// `T: Send` suffices, exactly `std::sync::Mutex`'s bound.
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 // As in `std`: a panic while the lock is held poisons it, which is how a

@@ -120,10 +120,10 @@ struct State {
     initialiser: Option<Party>,
     /// Initialisers waiting for the turn, oldest first; `None` until the
     /// first one comes, so that `new` can be `const`.
-    contenders: Option<WaitQueue<Contender>>,
+    contenders: WaitQueue<Contender>,
     /// Parties waiting only for the value, oldest first; `None` until the
     /// first one comes.
-    watchers: Option<WaitQueue<WaiterHandle>>,
+    watchers: WaitQueue<WaiterHandle>,
 }
 
 /// Who runs an initialiser: told apart so that re-entrant initialisation
@@ -166,7 +166,11 @@ impl<T> OnceCell<T> {
     pub const fn new() -> OnceCell<T> {
         OnceCell {
             value: OnceLock::new(),
-            state: Mutex::new(State { initialiser: None, contenders: None, watchers: None }),
+            state: Mutex::new(State {
+                initialiser: None,
+                contenders: WaitQueue::new(),
+                watchers: WaitQueue::new(),
+            }),
         }
     }
 
@@ -324,7 +328,7 @@ impl<T> OnceCell<T> {
                 }
                 let waiter = Waiter::new();
                 let entry = Contender { waiter: waiter.handle(), party: me };
-                state.contenders.get_or_insert_with(WaitQueue::default).push(entry);
+                state.contenders.push(entry);
                 Queued { cell: self, waiter, turn_taken: false }
             };
             match queued.wait(None) {
@@ -347,7 +351,7 @@ impl<T> OnceCell<T> {
                     continue;
                 }
                 let waiter = Waiter::new();
-                state.watchers.get_or_insert_with(WaitQueue::default).push(waiter.handle());
+                state.watchers.push(waiter.handle());
                 Queued { cell: self, waiter, turn_taken: false }
             };
             let why = match queued.wait(deadline) {
@@ -377,20 +381,15 @@ impl State {
     /// caller wakes them once the lock is released.
     fn wake_all(&mut self) -> Vec<WaiterHandle> {
         let mut woken = Vec::new();
-        if let Some(contenders) = self.contenders.as_mut() {
-            woken.extend(contenders.drain().map(|c| c.waiter).filter(|w| w.claim(READY)));
-        }
-        if let Some(watchers) = self.watchers.as_mut() {
-            woken.extend(watchers.drain().filter(|w| w.claim(READY)));
-        }
+        woken.extend(self.contenders.drain().map(|c| c.waiter).filter(|w| w.claim(READY)));
+        woken.extend(self.watchers.drain().filter(|w| w.claim(READY)));
         woken
     }
 
     /// Ends a turn that left no value: hands it to the oldest contender
     /// still waiting, or empties the cell. Returns whom to wake.
     fn hand_over(&mut self) -> Option<WaiterHandle> {
-        let next =
-            self.contenders.as_mut().and_then(|queue| queue.pop_claimed(|c| c.waiter.claim(YOUR_TURN)));
+        let next = self.contenders.pop_claimed(|c| c.waiter.claim(YOUR_TURN));
         self.initialiser = next.as_ref().map(|c| c.party);
         next.map(|c| c.waiter)
     }
@@ -482,12 +481,8 @@ impl<T> Drop for Queued<'_, T> {
             }
             None => {
                 let mut state = self.cell.lock();
-                if let Some(contenders) = state.contenders.as_mut() {
-                    contenders.remove(&self.waiter);
-                }
-                if let Some(watchers) = state.watchers.as_mut() {
-                    watchers.remove(&self.waiter);
-                }
+                state.contenders.remove(&self.waiter);
+                state.watchers.remove(&self.waiter);
             }
         }
     }

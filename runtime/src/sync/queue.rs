@@ -1,12 +1,7 @@
 //! The waiting room of a lock: its [`WaitQueue`] behind a short-held
 //! `std::sync::Mutex`, and the wake-ups collected under that mutex to be
 //! performed after it is released.
-//!
-//! The queue sits in an `Option` only so that [`Queue::new`] can be a
-//! `const fn` (and the primitives usable in a `static`): `WaitQueue` has no
-//! `const` constructor. It is filled in at the first lock.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -15,44 +10,24 @@ use super::waiter::{WaitQueue, WaiterHandle};
 /// A primitive's queue of waiting entries, behind its own std mutex.
 #[derive(Debug)]
 pub(super) struct Queue<E> {
-    /// The entries, oldest first; `None` until first locked.
-    inner: Mutex<Option<WaitQueue<E>>>,
+    /// The entries, oldest first.
+    inner: Mutex<WaitQueue<E>>,
 }
 
 /// The locked queue.
-#[derive(Debug)]
-pub(super) struct Locked<'a, E> {
-    /// The std guard; its `Option` is always `Some`.
-    guard: MutexGuard<'a, Option<WaitQueue<E>>>,
-}
+pub(super) type Locked<'a, E> = MutexGuard<'a, WaitQueue<E>>;
 
 impl<E> Queue<E> {
     /// An empty queue.
     pub(super) const fn new() -> Queue<E> {
-        Queue { inner: Mutex::new(None) }
+        Queue { inner: Mutex::new(WaitQueue::new()) }
     }
 
     /// Locks the queue. The lock is held for short, non-blocking sections
     /// only and nothing in them panics, so a poisoned std mutex (which
     /// cannot happen) would still guard a consistent queue.
     pub(super) fn lock(&self) -> Locked<'_, E> {
-        let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.get_or_insert_with(WaitQueue::default);
-        Locked { guard }
-    }
-}
-
-impl<E> Deref for Locked<'_, E> {
-    type Target = WaitQueue<E>;
-
-    fn deref(&self) -> &WaitQueue<E> {
-        self.guard.as_ref().expect("Queue::lock fills the queue in")
-    }
-}
-
-impl<E> DerefMut for Locked<'_, E> {
-    fn deref_mut(&mut self) -> &mut WaitQueue<E> {
-        self.guard.get_or_insert_with(WaitQueue::default)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

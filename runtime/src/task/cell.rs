@@ -146,9 +146,6 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// The task's yielder, recorded when its coroutine first runs. Points
     /// into the task's own stack and is valid while the coroutine lives.
     pub(crate) yielder: Cell<*const TaskYielder>,
-    /// Size class of the stack reserved for the task at spawn and taken
-    /// when it first runs.
-    pub(crate) stack_class: Cell<usize>,
     /// The coroutine itself; `None` until the task first runs and after
     /// Done.
     pub(crate) coroutine: RefCell<Option<TaskCoroutine>>,
@@ -186,7 +183,6 @@ impl<S> TaskCell<S> {
             cancel: CancelState::default(),
             unwinding: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
-            stack_class: Cell::new(0),
             coroutine: RefCell::new(None),
             scoped_children: RefCell::new(Vec::new()),
             waiter_cache: RefCell::new(None),

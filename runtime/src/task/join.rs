@@ -81,30 +81,7 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(sum, 60);
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
-        loop {
-            if let Some(result) = self.task.slot.take_result() {
-                return result;
-            }
-            if self.task.is_done() || !scheduler::in_coroutine() {
-                return Err(JoinError::cancelled(&self.task));
-            }
-            let waker = park::waker();
-            assert!(
-                !waker.is_for(&self.task),
-                "coroutine {} (id {}) tried to join itself, which would never finish",
-                self.task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
-                self.task.info.owner.id
-            );
-            *self.task.join_waiter.borrow_mut() = Some(waker);
-            if park::park(None) == WakeReason::Cancelled {
-                self.task.join_waiter.borrow_mut().take();
-                if let Some(result) = self.task.slot.take_result() {
-                    park::retract_cancellation();
-                    return result;
-                }
-                return Err(JoinError::interrupted(&self.task));
-            }
-        }
+        wait_for(&self.task, || self.task.slot.take_result())
     }
 
     /// Asks the coroutine to stop.
@@ -166,6 +143,41 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("name", &self.task.info.owner.name)
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+/// Waits until `task` has finished and `take` yields its result: the join
+/// of a [`JoinHandle`] and of a scoped one, whose results live in
+/// different places.
+pub(crate) fn wait_for<S: ?Sized, T>(
+    task: &TaskCell<S>,
+    mut take: impl FnMut() -> Option<Result<T, JoinError>>,
+) -> Result<T, JoinError> {
+    loop {
+        if let Some(result) = take() {
+            return result;
+        }
+        if task.is_done() || !scheduler::in_coroutine() {
+            return Err(JoinError::cancelled(task));
+        }
+        let waker = park::waker();
+        assert!(
+            !waker.is_for(task),
+            "coroutine {} (id {}) tried to join itself, which would never finish",
+            task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+            task.info.owner.id
+        );
+        *task.join_waiter.borrow_mut() = Some(waker);
+        if park::park(None) == WakeReason::Cancelled {
+            task.join_waiter.borrow_mut().take();
+            if let Some(result) = take() {
+                // It finished as the join was cancelled: the result exists,
+                // so report it.
+                park::retract_cancellation();
+                return result;
+            }
+            return Err(JoinError::interrupted(task));
+        }
     }
 }
 

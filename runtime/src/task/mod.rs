@@ -19,6 +19,7 @@ use std::sync::{Arc, Once};
 pub use cell::TaskId;
 pub use group::TaskGroup;
 pub(crate) use join::Packet;
+pub(crate) use join::wait_for;
 pub use join::{JoinError, JoinHandle};
 pub(crate) use slot::Spawned;
 

@@ -61,10 +61,9 @@ where
         let Some(f) = self.body.take() else { return Err(stack) };
         let packet: *const Packet<T> = &self.packet;
         let body = super::body(f, move |result| {
-            // SAFETY: the packet lives in the task's cell, which also owns
-            // the coroutine built here; whoever runs or unwinds the
-            // coroutine holds an `Rc` to the cell meanwhile, so the packet
-            // outlives this write.
+            // The packet lives in the task's cell, which owns this
+            // coroutine and is held by whoever runs or unwinds it.
+            // SAFETY: so the packet outlives this write.
             unsafe { &*packet }.set(result)
         });
         Ok(TaskCoroutine::with_stack(stack, body))
