@@ -24,9 +24,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::park::WakeReason;
 use crate::reactor::Shared;
-use crate::scheduler::Scheduler;
 
 /// One wake-up posted from another thread.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +81,8 @@ impl Inbox {
 pub(crate) struct TaskRef {
     /// The inbox of the task's runtime.
     inbox: Arc<Inbox>,
+    /// The runtime's id, to tell a wake-up on its own thread.
+    runtime: u64,
     /// The task's key in the registry of its scheduler.
     key: usize,
     /// The task's id.
@@ -91,24 +91,27 @@ pub(crate) struct TaskRef {
 
 impl TaskRef {
     pub(crate) fn new(inbox: Arc<Inbox>, key: usize, id: u64) -> TaskRef {
-        TaskRef { inbox, key, id }
+        let runtime = inbox.runtime();
+        TaskRef { inbox, runtime, key, id }
     }
 
-    /// Wakes the task from its park number `epoch` (see `park.rs`), from
-    /// any thread: directly on the task's own thread, through the inbox
-    /// from any other.
-    pub(crate) fn wake(&self, epoch: u32) {
-        let runtime = self.inbox.runtime();
-        let local = Scheduler::with(|s| {
-            if s.id() == runtime {
-                s.wake_local(Posted { key: self.key, id: self.id, epoch }, WakeReason::Ready);
-                true
-            } else {
-                false
-            }
-        });
-        if local != Some(true) {
-            self.inbox.post(Posted { key: self.key, id: self.id, epoch });
-        }
+    /// The wake-up for the task's park number `epoch` (see `park.rs`).
+    #[inline]
+    pub(crate) fn posted(&self, epoch: u32) -> Posted {
+        Posted { key: self.key, id: self.id, epoch }
+    }
+
+    /// The id of the task's runtime: a caller whose scheduler has this id
+    /// runs on the task's thread and wakes it with
+    /// `Scheduler::wake_local`; any other posts the wake-up.
+    #[inline]
+    pub(crate) fn runtime(&self) -> u64 {
+        self.runtime
+    }
+
+    /// Posts a wake-up for the task to its runtime's inbox, from another
+    /// thread.
+    pub(crate) fn post(&self, wake: Posted) {
+        self.inbox.post(wake);
     }
 }

@@ -45,7 +45,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::scheduler::Scheduler;
-use crate::task::cell::{State, TaskCell};
+use crate::task::cell::TaskCell;
 
 /// Why a parked coroutine was resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,24 +75,8 @@ impl Waker {
 
     /// Like [`Waker::wake`], keeping the waker.
     pub(crate) fn wake_by_ref(&self, reason: WakeReason) -> bool {
-        let task = &self.task;
-        if task.epoch.get() != self.epoch {
-            return false;
-        }
-        match task.state.get() {
-            State::Parked => {
-                task.reason.set(reason);
-                task.state.set(State::Runnable);
-                Scheduler::with(|s| s.push_runnable(self.task.clone()))
-                    .expect("a parked task is woken on its own thread, inside its runtime");
-                true
-            }
-            State::Running if task.pending.get().is_none() => {
-                task.pending.set(Some(reason));
-                true
-            }
-            _ => false,
-        }
+        Scheduler::with(|s| s.wake_task(&self.task, self.epoch, reason))
+            .expect("a task is woken on its own thread, inside its runtime")
     }
 
     /// Whether two wakers belong to the same task.
@@ -136,6 +120,29 @@ pub(crate) fn waker() -> Waker {
 #[inline(always)]
 pub(crate) fn park(deadline: Option<Instant>) -> WakeReason {
     Scheduler::with(|s| s.park(deadline)).expect("park called outside a coroutine")
+}
+
+/// Like [`park`], but stays in the task's current epoch: for a wait that
+/// parks in a loop until the one waker it handed out fires, and calls
+/// [`end_epoch`] when it is over. Wakers of the epoch stay valid across
+/// early returns, so a notifier never needs to learn a newer epoch.
+///
+/// # Panics
+///
+/// Outside a coroutine.
+#[inline(always)]
+pub(crate) fn park_in_epoch(task: &Rc<TaskCell>, deadline: Option<Instant>) -> WakeReason {
+    Scheduler::with(|s| s.park_task(task, deadline)).expect("park called outside a coroutine")
+}
+
+/// Ends the epoch of a wait made of [`park_in_epoch`] calls: wakers made
+/// for it are ignored from now on, and a wake-up of it still pending is
+/// dropped (the wait is over; cancellation is level-triggered, so none is
+/// lost).
+#[inline]
+pub(crate) fn end_epoch(task: &TaskCell) {
+    task.epoch.set(task.epoch.get().wrapping_add(1));
+    task.pending.set(None);
 }
 
 /// Takes back the cancellation the running task's last park delivered,

@@ -179,11 +179,19 @@ impl Scheduler {
     }
 
     /// The running task. Panics if called from the scheduler loop itself.
+    #[inline]
     pub(crate) fn current_task(&self) -> Rc<TaskCell> {
         self.current.borrow().clone().expect("no task is running")
     }
 
+    /// The running task, if any (`None` in the loop itself).
+    #[inline]
+    pub(crate) fn running_task(&self) -> Option<Rc<TaskCell>> {
+        self.current.borrow().clone()
+    }
+
     /// Whether a task is running (as opposed to the loop itself).
+    #[inline]
     pub(crate) fn has_current(&self) -> bool {
         self.current.borrow().is_some()
     }
@@ -234,12 +242,6 @@ impl Scheduler {
         task.registry_key.set(key);
         self.run_queue.borrow_mut().push_back(task);
         Ok(())
-    }
-
-    /// Queues a task that has just become Runnable.
-    pub(crate) fn push_runnable(&self, task: Rc<TaskCell>) {
-        debug_assert_eq!(task.state.get(), State::Runnable);
-        self.run_queue.borrow_mut().push_back(task);
     }
 
     fn run_until_done(&self, main: &TaskCell) {
@@ -323,23 +325,56 @@ impl Scheduler {
     /// Wakes a task of this runtime by registry key, id and epoch; a task
     /// that has finished, or moved past that park, is left alone.
     pub(crate) fn wake_local(&self, wake: Posted, reason: WakeReason) {
-        let task = self.tasks.borrow().get(wake.key).filter(|t| t.info.owner.id == wake.id).cloned();
-        if let Some(task) = task {
-            park::waker_at(task, wake.epoch).wake(reason);
+        self.wake_local_then(wake, reason, |_| {});
+    }
+
+    /// Like [`Scheduler::wake_local`], then calls `then` with the task's
+    /// record if the task is still alive.
+    #[inline]
+    pub(crate) fn wake_local_then(&self, wake: Posted, reason: WakeReason, then: impl FnOnce(&Rc<TaskCell>)) {
+        let tasks = self.tasks.borrow();
+        if let Some(task) = tasks.get(wake.key).filter(|t| t.info.owner.id == wake.id) {
+            self.wake_task(task, wake.epoch, reason);
+            then(task);
+        }
+    }
+
+    /// The rules of `park.rs`: wakes `task` if it is still in `epoch`;
+    /// returns whether this call was the one that woke it.
+    #[inline]
+    pub(crate) fn wake_task(&self, task: &Rc<TaskCell>, epoch: u32, reason: WakeReason) -> bool {
+        if task.epoch.get() != epoch {
+            return false;
+        }
+        match task.state.get() {
+            State::Parked => {
+                task.reason.set(reason);
+                task.state.set(State::Runnable);
+                self.run_queue.borrow_mut().push_back(task.clone());
+                true
+            }
+            State::Running if task.pending.get().is_none() => {
+                task.pending.set(Some(reason));
+                true
+            }
+            _ => false,
         }
     }
 
     /// Counts a task that parks where another thread may wake it.
+    #[inline]
     pub(crate) fn remote_wait_begins(&self) {
         self.remote_waits.set(self.remote_waits.get() + 1);
     }
 
     /// Undoes [`Scheduler::remote_wait_begins`].
+    #[inline]
     pub(crate) fn remote_wait_ends(&self) {
         self.remote_waits.set(self.remote_waits.get() - 1);
     }
 
     /// This runtime's identity.
+    #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.reactor.id()
     }
@@ -465,8 +500,10 @@ impl Scheduler {
         reason
     }
 
+    /// Parks `task`, the running task, without moving its epoch (see
+    /// `park::park_in_epoch`).
     #[inline(always)]
-    fn park_task(&self, task: &Rc<TaskCell>, deadline: Option<Instant>) -> WakeReason {
+    pub(crate) fn park_task(&self, task: &Rc<TaskCell>, deadline: Option<Instant>) -> WakeReason {
         if let Some(reason) = task.pending.take() {
             return reason;
         }

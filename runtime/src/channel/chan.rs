@@ -15,33 +15,32 @@
 //! | `buffer` | senders (push), receivers (pop; refill from the oldest parked sender), the last receiver's drop (takes it all, drops it after unlocking) |
 //! | `senders_waiting` | a sender parking (push), receivers (claim the oldest), its owner giving up (remove), the last receiver's drop (claims all) |
 //! | `receivers_waiting` | a receiver parking (push), senders (claim the oldest), its owner giving up (remove), the last sender's drop (claims all) |
-//! | `slots` | see below |
 //! | `senders`, `receivers` | handle clones and drops |
 //!
 //! An entry whose waiter is no longer waiting (it gave up, or a select
 //! took another branch) may linger in its queue until a notifier skips it
 //! or its owner withdraws it; "parked" below means still waiting.
 //!
-//! # Message slots and who frees them
+//! # Message slots: who may touch them
 //!
-//! A parked party's message lives in `slots`, a slab, named by the
-//! `slot` of its queue entry. A sender parks with its message in the slot;
-//! a receiver parks with the slot empty. The slot is freed exactly once:
+//! A parked party's message lives with the party itself, in a [`Slot`]:
+//! on its stack for a plain `send` or `recv`, in its branch for a select.
+//! Its queue entry points there. A sender parks with its message in the
+//! slot; a receiver parks with the slot empty.
 //!
-//! | parked party | ended by | slot freed by |
+//! | who | when | does |
 //! |---|---|---|
-//! | sender | a receiver's claim, `Done` | that receiver, taking the message |
-//! | sender | the last receiver's drop, `Disconnected` | the sender, taking its message back |
-//! | receiver | a sender's claim, `Done` | the receiver, taking the message the sender put there |
-//! | receiver | the last sender's drop, `Disconnected` | that drop (the slot is empty) |
-//! | either | its own timeout or cancellation, or another branch of its select | its owner, when it withdraws (a sender takes its message back) |
+//! | the notifier that wins the claim | inside [`WaiterHandle::claim_with`], under the lock | moves a message into a receiver's slot, or out of a sender's |
+//! | the owner | before its entry is queued, and once its wait has ended | anything: nobody else can reach the slot |
 //!
-//! A notifier whose claim fails leaves the entry's slot alone: it belongs
-//! to a waiter that is gone or taken elsewhere, which will free it.
-//!
-//! Keeping the slots in the locked state, rather than in a per-wait
-//! allocation shared with the waiter, costs a parked receiver one more
-//! lock when it wakes, and saves an allocation on every park.
+//! Nobody else ever dereferences the entry's pointer: a notifier whose
+//! claim fails leaves the slot alone, and an entry lingering in a queue
+//! after its owner gave up is never claimed. The owner does not leave the
+//! slot's frame while a transfer is in progress: a claim with a transfer
+//! becomes visible to the owner only when the transfer is done, and the
+//! owner waits for it (`Waiter`'s drop too). So the receiver of a message
+//! finds it in its own slot when it wakes, without locking the channel
+//! again, and no slot is allocated or freed under the lock.
 //!
 //! # A coroutine unwound in the middle of a wait
 //!
@@ -56,11 +55,10 @@
 //! next sender would hand its message to it: lost.
 
 use crate::sync::spin::{SpinGuard, SpinLock};
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::mem;
 use std::time::Instant;
-
-use slab::Slab;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::sync::waiter::{Entry, Outcome, WaitQueue, Waiter, WaiterHandle};
@@ -89,27 +87,86 @@ impl Completion {
     }
 }
 
+/// Where a parked party's message waits (see the module docs): owned by
+/// the party, pointed to by its queue entry.
+#[derive(Debug)]
+pub(crate) struct Slot<T> {
+    /// The message, or `None`.
+    message: UnsafeCell<Option<T>>,
+}
+
+impl<T> Slot<T> {
+    /// A slot holding `message`.
+    pub(crate) fn new(message: Option<T>) -> Slot<T> {
+        Slot { message: UnsafeCell::new(message) }
+    }
+
+    /// The owner's access, between waits.
+    pub(crate) fn get_mut(&mut self) -> &mut Option<T> {
+        self.message.get_mut()
+    }
+
+    /// The message, once the wait has ended.
+    pub(crate) fn into_inner(self) -> Option<T> {
+        self.message.into_inner()
+    }
+
+    /// What a queue entry holds.
+    fn as_ptr(&self) -> *mut Option<T> {
+        self.message.get()
+    }
+}
+
 /// A parked party, in a queue of [`State`].
 #[derive(Debug)]
-struct Parked {
+struct Parked<T> {
     /// Whom to claim and wake.
     waiter: WaiterHandle,
-    /// Its message slot in [`State::slots`].
-    slot: usize,
+    /// The party's message slot; dereferenced only by the notifier that
+    /// wins the claim, during its transfer (see the module docs).
+    slot: *mut Option<T>,
     /// Which of the waiter's operations this is: the branch of a select,
     /// 0 for a plain send or receive. Goes into the claim's token.
     branch: usize,
 }
 
-impl Entry for Parked {
+// SAFETY: the pointer is used only as the module docs say, by one party at
+// a time, handing the `T` from one thread to another, which `T: Send`
+// allows; everything else in an entry is `Send`.
+unsafe impl<T: Send> Send for Parked<T> {}
+
+impl<T> Entry for Parked<T> {
     fn waiter(&self) -> &WaiterHandle {
         &self.waiter
     }
 }
 
-/// Claims a parked party for `completion`, with its branch's token.
-fn claim(completion: Completion) -> impl FnMut(&Parked) -> bool {
-    move |parked| parked.waiter.claim(completion.token(parked.branch))
+impl<T> Parked<T> {
+    /// Claims a parked receiver with `Done` and moves `message` into its
+    /// slot; `message` is left in place if the claim fails.
+    fn claim_giving(&self, message: &mut Option<T>) -> bool {
+        let slot = self.slot;
+        self.waiter.claim_with(Completion::Done.token(self.branch), || {
+            // SAFETY: the claim is won and the transfer is in progress: the
+            // slot is alive and nobody else touches it (module docs).
+            unsafe { *slot = message.take() };
+        })
+    }
+
+    /// Claims a parked sender with `Done` and moves its message out of its
+    /// slot into `message`.
+    fn claim_taking(&self, message: &mut Option<T>) -> bool {
+        let slot = self.slot;
+        self.waiter.claim_with(Completion::Done.token(self.branch), || {
+            // SAFETY: as in `claim_giving`.
+            *message = unsafe { (*slot).take() };
+        })
+    }
+
+    /// Claims a parked party with `Disconnected`: nothing is moved.
+    fn claim_disconnected(&self) -> bool {
+        self.waiter.claim(Completion::Disconnected.token(self.branch))
+    }
 }
 
 /// The token a waiter claims itself with when its coroutine is unwound
@@ -121,7 +178,7 @@ const UNWOUND: usize = usize::MAX >> 1;
 /// from inside it, if a notifier claimed it first; `None` if the waiter
 /// shut every notifier out (then nothing happened).
 pub(crate) fn settle_unwound(waiter: &Waiter) -> Option<usize> {
-    if waiter.handle().claim(UNWOUND) { None } else { waiter.claimed() }
+    if waiter.claim_self(UNWOUND) { None } else { waiter.claimed() }
 }
 
 /// Runs `settle` if dropped while armed, that is, if the coroutine is
@@ -158,13 +215,11 @@ struct State<T> {
     /// Messages sent and not yet received, oldest first. Never longer than
     /// the capacity.
     buffer: VecDeque<T>,
-    /// Parked senders, oldest first. Their messages wait in `slots`. Only
+    /// Parked senders, oldest first, their messages in their slots. Only
     /// while the buffer is full (always, for a rendezvous channel).
-    senders_waiting: WaitQueue<Parked>,
+    senders_waiting: WaitQueue<Parked<T>>,
     /// Parked receivers, oldest first. Only while the buffer is empty.
-    receivers_waiting: WaitQueue<Parked>,
-    /// The message slots of parked parties (see the module docs).
-    slots: Slab<Option<T>>,
+    receivers_waiting: WaitQueue<Parked<T>>,
     /// Live sending handles.
     senders: usize,
     /// Live receiving handles.
@@ -188,8 +243,8 @@ pub(crate) enum Registration<R, V> {
     /// The operation was possible at once: the select's waiter claimed
     /// itself for this branch, and the operation is done with result `R`.
     Completed(R),
-    /// Parked: an entry with this message slot is in the queue.
-    Parked(usize),
+    /// Parked: an entry pointing to the branch's slot is in the queue.
+    Parked,
     /// A notifier had already claimed the waiter for another branch:
     /// nothing was done here; `V` is the message, if any, back.
     Lost(V),
@@ -208,7 +263,6 @@ impl<T> Chan<T> {
                 buffer: VecDeque::new(),
                 senders_waiting: WaitQueue::default(),
                 receivers_waiting: WaitQueue::default(),
-                slots: Slab::new(),
                 senders: 1,
                 receivers: 1,
             }),
@@ -259,17 +313,14 @@ impl<T> Chan<T> {
         if guard.senders > 0 {
             return;
         }
-        let state = &mut *guard;
-        let mut woken = Vec::new();
-        for receiver in state.receivers_waiting.drain() {
-            if claim(Completion::Disconnected)(&receiver) {
-                let message = state.slots.remove(receiver.slot);
-                debug_assert!(message.is_none(), "a parked receiver's slot is empty until a claim");
-                woken.push(receiver.waiter);
-            }
-        }
+        let woken: Vec<WaiterHandle> = guard
+            .receivers_waiting
+            .drain()
+            .filter(Parked::claim_disconnected)
+            .map(|receiver| receiver.waiter)
+            .collect();
         drop(guard);
-        woken.iter().for_each(WaiterHandle::wake);
+        woken.into_iter().for_each(WaiterHandle::wake);
     }
 
     /// A receiving handle is dropped. The last one disconnects: every
@@ -286,11 +337,11 @@ impl<T> Chan<T> {
         let woken: Vec<WaiterHandle> = guard
             .senders_waiting
             .drain()
-            .filter(|sender| claim(Completion::Disconnected)(sender))
+            .filter(Parked::claim_disconnected)
             .map(|sender| sender.waiter)
             .collect();
         drop(guard);
-        woken.iter().for_each(WaiterHandle::wake);
+        woken.into_iter().for_each(WaiterHandle::wake);
         drop(buffer);
     }
 
@@ -330,23 +381,25 @@ impl<T> Chan<T> {
             Err(TrySendError::Disconnected(message)) => return Err(SendTimeoutError::Disconnected(message)),
             Err(TrySendError::Full(message)) => message,
         };
-        let waiter = Waiter::new();
-        let slot = state.park_sender(message, &waiter, 0);
+        // Declared before the waiter, so dropped after it: the waiter's
+        // drop waits for a transfer in progress.
+        let slot = Slot::new(Some(message));
+        let waiter = Waiter::exclusive();
+        state.park_sender(&slot, &waiter, 0);
         drop(state);
-        let unwinding = Unwinding::new(|| match settle_unwound(&waiter) {
-            None => drop(self.withdraw_send(&waiter, slot)),
-            Some(token) => drop(self.sent(slot, Completion::of(token).1)),
-        });
-        let outcome = waiter.wait(deadline);
-        unwinding.disarm();
-        match outcome {
-            Outcome::Claimed(token) => {
-                let (branch, completion) = Completion::of(token);
-                debug_assert_eq!(branch, 0, "a plain send has one branch");
-                self.sent(slot, completion).map_err(SendTimeoutError::Disconnected)
+        let outcome = self.wait_parked(&waiter, deadline, |state| state.senders_waiting.remove(&waiter));
+        drop(waiter);
+        let unsent = slot.into_inner();
+        match (outcome, unsent) {
+            (Outcome::Claimed(token), None) if Completion::of(token) == (0, Completion::Done) => Ok(()),
+            (Outcome::Claimed(token), Some(message))
+                if Completion::of(token) == (0, Completion::Disconnected) =>
+            {
+                Err(SendTimeoutError::Disconnected(message))
             }
-            Outcome::TimedOut => Err(SendTimeoutError::Timeout(self.withdraw_send(&waiter, slot))),
-            Outcome::Cancelled => Err(SendTimeoutError::Cancelled(self.withdraw_send(&waiter, slot))),
+            (Outcome::TimedOut, Some(message)) => Err(SendTimeoutError::Timeout(message)),
+            (Outcome::Cancelled, Some(message)) => Err(SendTimeoutError::Cancelled(message)),
+            _ => unreachable!("a receiver takes the message exactly when it claims a sender with Done"),
         }
     }
 
@@ -364,47 +417,70 @@ impl<T> Chan<T> {
             Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
             Err(TryRecvError::Empty) => {}
         }
-        let waiter = Waiter::new();
-        let slot = state.park_receiver(&waiter, 0);
+        // Before the waiter, as in `send`.
+        let slot = Slot::new(None);
+        let waiter = Waiter::exclusive();
+        state.park_receiver(&slot, &waiter, 0);
         drop(state);
-        let unwinding = Unwinding::new(|| match settle_unwound(&waiter) {
-            None => self.withdraw_recv(&waiter, slot),
-            Some(token) => drop(self.received(slot, Completion::of(token).1)),
+        let outcome = self.wait_parked(&waiter, deadline, |state| state.receivers_waiting.remove(&waiter));
+        drop(waiter);
+        match outcome {
+            // Done: the sender put the message here; Disconnected: empty.
+            Outcome::Claimed(_) => slot.into_inner().ok_or(RecvTimeoutError::Disconnected),
+            Outcome::TimedOut => Err(RecvTimeoutError::Timeout),
+            Outcome::Cancelled => Err(RecvTimeoutError::Cancelled),
+        }
+    }
+
+    /// The wait of a plain send or receive, parked with an exclusive
+    /// waiter: an interrupted wait gives up under the lock and `withdraw`s
+    /// its entry, unless it was claimed meanwhile (then the operation is
+    /// done). A coroutine unwound at shutdown from inside the wait does the
+    /// same (see the module docs); its operation's result is then dropped
+    /// with the caller's frame.
+    fn wait_parked(
+        &self,
+        waiter: &Waiter,
+        deadline: Option<Instant>,
+        withdraw: impl Fn(&mut State<T>),
+    ) -> Outcome {
+        let give_up = |why: Outcome| {
+            let mut state = self.lock();
+            let outcome = waiter.give_up(why);
+            if !matches!(outcome, Outcome::Claimed(_)) {
+                withdraw(&mut state);
+            }
+            outcome
+        };
+        let unwinding = Unwinding::new(|| {
+            give_up(Outcome::Cancelled);
         });
         let outcome = waiter.wait(deadline);
         unwinding.disarm();
         match outcome {
-            Outcome::Claimed(token) => {
-                let (branch, completion) = Completion::of(token);
-                debug_assert_eq!(branch, 0, "a plain receive has one branch");
-                self.received(slot, completion).ok_or(RecvTimeoutError::Disconnected)
-            }
-            Outcome::TimedOut => {
-                self.withdraw_recv(&waiter, slot);
-                Err(RecvTimeoutError::Timeout)
-            }
-            Outcome::Cancelled => {
-                self.withdraw_recv(&waiter, slot);
-                Err(RecvTimeoutError::Cancelled)
-            }
+            Outcome::Claimed(token) => Outcome::Claimed(token),
+            interrupted => give_up(interrupted),
         }
     }
 
     /// A select's send branch: does it at once if it can, after claiming
-    /// `waiter` for `branch`; parks it otherwise.
+    /// `waiter` for `branch`; parks it otherwise, its message in `slot`.
     ///
     /// Completed with `Err(message)` if every receiver is gone.
     pub(crate) fn register_send(
         &self,
         message: T,
+        slot: &mut Slot<T>,
         waiter: &Waiter,
         branch: usize,
     ) -> Registration<Result<(), T>, T> {
         let mut state = self.lock();
         if !state.send_ready(waiter, self.capacity) {
-            return Registration::Parked(state.park_sender(message, waiter, branch));
+            *slot.get_mut() = Some(message);
+            state.park_sender(slot, waiter, branch);
+            return Registration::Parked;
         }
-        if !waiter.handle().claim(Completion::Done.token(branch)) {
+        if !waiter.claim_self(Completion::Done.token(branch)) {
             return Registration::Lost(message);
         }
         // Claimed: no notifier can take this waiter any more, so the
@@ -423,15 +499,22 @@ impl<T> Chan<T> {
         }
     }
 
-    /// A select's receive branch: like [`Chan::register_send`].
+    /// A select's receive branch: like [`Chan::register_send`], parking
+    /// with `slot` (empty) for the message.
     ///
     /// Completed with `None` if every sender is gone and the buffer empty.
-    pub(crate) fn register_recv(&self, waiter: &Waiter, branch: usize) -> Registration<Option<T>, ()> {
+    pub(crate) fn register_recv(
+        &self,
+        slot: &Slot<T>,
+        waiter: &Waiter,
+        branch: usize,
+    ) -> Registration<Option<T>, ()> {
         let mut state = self.lock();
         if !state.recv_ready(waiter) {
-            return Registration::Parked(state.park_receiver(waiter, branch));
+            state.park_receiver(slot, waiter, branch);
+            return Registration::Parked;
         }
-        if !waiter.handle().claim(Completion::Done.token(branch)) {
+        if !waiter.claim_self(Completion::Done.token(branch)) {
             return Registration::Lost(());
         }
         match state.try_recv() {
@@ -447,44 +530,17 @@ impl<T> Chan<T> {
         }
     }
 
-    /// After a parked send was claimed: `Ok` if a receiver took the
-    /// message, the message back if every receiver is gone.
-    pub(crate) fn sent(&self, slot: usize, completion: Completion) -> Result<(), T> {
-        match completion {
-            // The receiver took the message and freed the slot.
-            Completion::Done => Ok(()),
-            Completion::Disconnected => Err(self.lock().take_slot(slot)),
-        }
-    }
-
-    /// After a parked receive was claimed: the message a sender put in its
-    /// slot, or `None` if every sender is gone (the drop freed the slot).
-    pub(crate) fn received(&self, slot: usize, completion: Completion) -> Option<T> {
-        match completion {
-            Completion::Done => Some(self.lock().take_slot(slot)),
-            Completion::Disconnected => None,
-        }
-    }
-
     /// Takes back a parked send whose waiter was not claimed for it
     /// (timeout, cancellation, another branch won): removes the waiter's
-    /// entries and returns the message. Nothing was sent.
-    pub(crate) fn withdraw_send(&self, waiter: &Waiter, slot: usize) -> T {
-        let mut state = self.lock();
-        state.senders_waiting.remove(waiter);
-        state.take_slot(slot)
+    /// entries. Nothing was sent; the message is still in its slot.
+    pub(crate) fn withdraw_send(&self, waiter: &Waiter) {
+        self.lock().senders_waiting.remove(waiter);
     }
 
     /// Takes back a parked receive whose waiter was not claimed for it.
     /// Nothing was received.
-    pub(crate) fn withdraw_recv(&self, waiter: &Waiter, slot: usize) {
-        let mut state = self.lock();
-        state.receivers_waiting.remove(waiter);
-        let message = state.slots.try_remove(slot);
-        debug_assert!(
-            matches!(message, Some(None)),
-            "an unclaimed receiver's slot is still there, and empty"
-        );
+    pub(crate) fn withdraw_recv(&self, waiter: &Waiter) {
+        self.lock().receivers_waiting.remove(waiter);
     }
 }
 
@@ -499,11 +555,11 @@ impl<T> State<T> {
         if self.receivers == 0 {
             return Err(TrySendError::Disconnected(message));
         }
-        if let Some(receiver) = self.receivers_waiting.pop_claimed(claim(Completion::Done)) {
-            let slot = self.slots.get_mut(receiver.slot).expect("a parked receiver has a slot");
-            *slot = Some(message);
+        let mut message = Some(message);
+        if let Some(receiver) = self.receivers_waiting.pop_claimed(|r| r.claim_giving(&mut message)) {
             return Ok(Some(receiver.waiter));
         }
+        let message = message.expect("the message stays here until a claim succeeds");
         if capacity.is_none_or(|capacity| self.buffer.len() < capacity) {
             self.buffer.push_back(message);
             return Ok(None);
@@ -516,17 +572,17 @@ impl<T> State<T> {
     /// woken), or, with nothing buffered, the message of the oldest parked
     /// sender.
     fn try_recv(&mut self) -> Result<(T, Option<WaiterHandle>), TryRecvError> {
+        let mut taken = None;
         if let Some(message) = self.buffer.pop_front() {
-            let sender = self.senders_waiting.pop_claimed(claim(Completion::Done));
-            let sender = sender.map(|sender| {
-                let refill = self.take_slot(sender.slot);
+            let sender = self.senders_waiting.pop_claimed(|s| s.claim_taking(&mut taken));
+            if let Some(refill) = taken {
                 self.buffer.push_back(refill);
-                sender.waiter
-            });
-            return Ok((message, sender));
+            }
+            return Ok((message, sender.map(|sender| sender.waiter)));
         }
-        if let Some(sender) = self.senders_waiting.pop_claimed(claim(Completion::Done)) {
-            return Ok((self.take_slot(sender.slot), Some(sender.waiter)));
+        if let Some(sender) = self.senders_waiting.pop_claimed(|s| s.claim_taking(&mut taken)) {
+            let message = taken.expect("a parked sender's slot holds its message");
+            return Ok((message, Some(sender.waiter)));
         }
         if self.senders == 0 { Err(TryRecvError::Disconnected) } else { Err(TryRecvError::Empty) }
     }
@@ -545,27 +601,15 @@ impl<T> State<T> {
         !self.buffer.is_empty() || self.senders == 0 || has_other_waiting(&mut self.senders_waiting, waiter)
     }
 
-    /// Parks a send: its message goes into a new slot, its entry at the
-    /// back of the senders' queue. Returns the slot.
-    fn park_sender(&mut self, message: T, waiter: &Waiter, branch: usize) -> usize {
-        let slot = self.slots.insert(Some(message));
-        self.senders_waiting.push(Parked { waiter: waiter.handle(), slot, branch });
-        slot
+    /// Parks a send, its message in `slot`, at the back of the senders'
+    /// queue.
+    fn park_sender(&mut self, slot: &Slot<T>, waiter: &Waiter, branch: usize) {
+        self.senders_waiting.push(Parked { waiter: waiter.handle(), slot: slot.as_ptr(), branch });
     }
 
-    /// Parks a receive with an empty slot. Returns the slot.
-    fn park_receiver(&mut self, waiter: &Waiter, branch: usize) -> usize {
-        let slot = self.slots.insert(None);
-        self.receivers_waiting.push(Parked { waiter: waiter.handle(), slot, branch });
-        slot
-    }
-
-    /// Frees a slot that holds a message and returns the message.
-    fn take_slot(&mut self, slot: usize) -> T {
-        self.slots
-            .try_remove(slot)
-            .flatten()
-            .expect("the slot of a parked sender, or of a receiver a sender completed, holds a message")
+    /// Parks a receive, with `slot` (empty) for the message.
+    fn park_receiver(&mut self, slot: &Slot<T>, waiter: &Waiter, branch: usize) {
+        self.receivers_waiting.push(Parked { waiter: waiter.handle(), slot: slot.as_ptr(), branch });
     }
 }
 
@@ -576,12 +620,12 @@ impl<T> State<T> {
 /// queues, and must not count itself as its own partner. Then the entries
 /// behind it are looked at, by taking the queue apart and putting it back
 /// in order: rare, and O(n).
-fn has_other_waiting(queue: &mut WaitQueue<Parked>, waiter: &Waiter) -> bool {
+fn has_other_waiting<T>(queue: &mut WaitQueue<Parked<T>>, waiter: &Waiter) -> bool {
     match queue.front_waiting() {
         None => false,
         Some(front) if !front.waiter.is_for(waiter) => true,
         Some(_) => {
-            let entries: Vec<Parked> = queue.drain().collect();
+            let entries: Vec<Parked<T>> = queue.drain().collect();
             let found = entries.iter().any(|entry| entry.waiter.is_waiting() && !entry.waiter.is_for(waiter));
             entries.into_iter().for_each(|entry| queue.push(entry));
             found
@@ -606,20 +650,19 @@ mod tests {
     fn a_select_does_not_pair_with_its_own_entry() {
         let chan = Chan::<u8>::new(Some(0));
         let waiter = Waiter::new();
-        let slot = match chan.register_recv(&waiter, 0) {
-            Registration::Parked(slot) => slot,
-            other => panic!("nothing to receive yet, got {other:?}"),
-        };
+        let receive = Slot::new(None);
+        let mut send = Slot::new(None);
+        assert!(matches!(chan.register_recv(&receive, &waiter, 0), Registration::Parked));
         // The only parked receiver is the select itself: the send branch
         // parks instead of handing its message to its own receive.
-        let sent = match chan.register_send(5, &waiter, 1) {
-            Registration::Parked(slot) => slot,
-            other => panic!("no other receiver is waiting, got {other:?}"),
-        };
+        assert!(matches!(chan.register_send(5, &mut send, &waiter, 1), Registration::Parked));
         assert!(waiter.claimed().is_none());
-        assert_eq!(chan.withdraw_send(&waiter, sent), 5);
-        chan.withdraw_recv(&waiter, slot);
-        assert!(chan.lock().slots.is_empty());
+        chan.withdraw_send(&waiter);
+        chan.withdraw_recv(&waiter);
+        assert_eq!(send.into_inner(), Some(5));
+        assert_eq!(receive.into_inner(), None);
+        let state = chan.lock();
+        assert!(state.senders_waiting.is_empty() && state.receivers_waiting.is_empty());
     }
 
     #[test]
@@ -627,19 +670,22 @@ mod tests {
         let chan = Chan::<u8>::new(Some(0));
         let select = Waiter::new();
         let other = Waiter::new();
-        let own = match chan.register_recv(&select, 0) {
-            Registration::Parked(slot) => slot,
-            other => panic!("got {other:?}"),
-        };
-        let theirs = chan.lock().park_receiver(&other, 0);
-        match chan.register_send(9, &select, 1) {
+        let own = Slot::new(None);
+        let theirs = Slot::new(None);
+        let mut send = Slot::new(None);
+        assert!(matches!(chan.register_recv(&own, &select, 0), Registration::Parked));
+        chan.lock().park_receiver(&theirs, &other, 0);
+        match chan.register_send(9, &mut send, &select, 1) {
             Registration::Completed(Ok(())) => {}
             other => panic!("the other receiver is waiting, got {other:?}"),
         }
         assert_eq!(select.claimed(), Some(Completion::Done.token(1)));
         assert_eq!(other.claimed(), Some(Completion::Done.token(0)));
-        assert_eq!(chan.received(theirs, Completion::Done), Some(9));
-        chan.withdraw_recv(&select, own);
-        assert!(chan.lock().slots.is_empty());
+        chan.withdraw_recv(&select);
+        drop((select, other));
+        assert_eq!(theirs.into_inner(), Some(9));
+        assert_eq!(own.into_inner(), None);
+        assert_eq!(send.into_inner(), None);
+        assert!(chan.lock().receivers_waiting.is_empty());
     }
 }

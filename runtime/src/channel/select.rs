@@ -74,7 +74,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
-use super::chan::{Chan, Completion, Registration, Unwinding, settle_unwound};
+use super::chan::{Chan, Completion, Registration, Slot, Unwinding, settle_unwound};
 use super::error::{RecvError, SendError, TryRecvError, TrySendError};
 use super::{Receiver, Sender};
 use crate::sync::waiter::{Outcome, Waiter};
@@ -212,7 +212,13 @@ impl<'a, R> Select<'a, R> {
         receiver: &'a Receiver<A>,
         then: impl FnOnce(Result<A, RecvError>) -> R + 'a,
     ) -> Self {
-        self.branches.push(Box::new(RecvBranch { chan: receiver.chan(), slot: None, result: None, then }));
+        self.branches.push(Box::new(RecvBranch {
+            chan: receiver.chan(),
+            slot: Slot::new(None),
+            parked: false,
+            result: None,
+            then,
+        }));
         self
     }
 
@@ -230,7 +236,8 @@ impl<'a, R> Select<'a, R> {
             chan: sender.chan(),
             message: Some(message),
             give_back: None,
-            slot: None,
+            slot: Slot::new(None),
+            parked: false,
             result: None,
             then: Some(then),
         }));
@@ -266,7 +273,8 @@ impl<'a, R> Select<'a, R> {
             chan: sender.chan(),
             message: Some(taken),
             give_back: Some(message),
-            slot: None,
+            slot: Slot::new(None),
+            parked: false,
             result: None,
             then: Some(then),
         }));
@@ -428,8 +436,11 @@ impl<R> fmt::Debug for Select<'_, R> {
 struct RecvBranch<'a, A, F> {
     /// The channel received from.
     chan: &'a Chan<A>,
-    /// The message slot of the parked entry, while there is one.
-    slot: Option<usize>,
+    /// Where a sender puts the message while the entry is parked. Boxed
+    /// with the branch, so it stays put while the entry points to it.
+    slot: Slot<A>,
+    /// Whether an entry is parked.
+    parked: bool,
     /// The outcome, once this branch happened.
     result: Option<Result<A, RecvError>>,
     /// Runs with the outcome if this branch wins.
@@ -447,13 +458,13 @@ impl<A, R, F: FnOnce(Result<A, RecvError>) -> R> Branch<R> for RecvBranch<'_, A,
     }
 
     fn register(&mut self, waiter: &Waiter, branch: usize) -> Step {
-        match self.chan.register_recv(waiter, branch) {
+        match self.chan.register_recv(&self.slot, waiter, branch) {
             Registration::Completed(message) => {
                 self.result = Some(message.ok_or(RecvError::Disconnected));
                 Step::Completed
             }
-            Registration::Parked(slot) => {
-                self.slot = Some(slot);
+            Registration::Parked => {
+                self.parked = true;
                 Step::Parked
             }
             Registration::Lost(()) => Step::Lost,
@@ -462,13 +473,19 @@ impl<A, R, F: FnOnce(Result<A, RecvError>) -> R> Branch<R> for RecvBranch<'_, A,
     }
 
     fn claimed(&mut self, completion: Completion) {
-        let slot = self.slot.take().expect("a branch is claimed through its parked entry");
-        self.result = Some(self.chan.received(slot, completion).ok_or(RecvError::Disconnected));
+        debug_assert!(self.parked, "a branch is claimed through its parked entry");
+        self.parked = false;
+        // Done: the sender left the message in the slot; Disconnected: no
+        // message.
+        let message = self.slot.get_mut().take();
+        debug_assert_eq!(message.is_some(), completion == Completion::Done);
+        self.result = Some(message.ok_or(RecvError::Disconnected));
     }
 
     fn withdraw(&mut self, waiter: &Waiter) {
-        if let Some(slot) = self.slot.take() {
-            self.chan.withdraw_recv(waiter, slot);
+        if self.parked {
+            self.parked = false;
+            self.chan.withdraw_recv(waiter);
         }
     }
 
@@ -491,8 +508,11 @@ struct SendBranch<'a, B, F> {
     /// Where an unsent message goes back ([`Select::send_from`]); `None`:
     /// it is dropped.
     give_back: Option<&'a mut Option<B>>,
-    /// The message slot of the parked entry, while there is one.
-    slot: Option<usize>,
+    /// The message while the entry is parked. Boxed with the branch, so
+    /// it stays put while the entry points to it.
+    slot: Slot<B>,
+    /// Whether an entry is parked.
+    parked: bool,
     /// The outcome, once this branch happened.
     result: Option<Result<(), SendError<B>>>,
     /// Runs with the outcome if this branch wins; taken when it runs.
@@ -522,13 +542,13 @@ impl<B, R, F: FnOnce(Result<(), SendError<B>>) -> R> Branch<R> for SendBranch<'_
 
     fn register(&mut self, waiter: &Waiter, branch: usize) -> Step {
         let message = self.take_message();
-        match self.chan.register_send(message, waiter, branch) {
+        match self.chan.register_send(message, &mut self.slot, waiter, branch) {
             Registration::Completed(sent) => {
                 self.result = Some(sent.map_err(SendError::Disconnected));
                 Step::Completed
             }
-            Registration::Parked(slot) => {
-                self.slot = Some(slot);
+            Registration::Parked => {
+                self.parked = true;
                 Step::Parked
             }
             Registration::Lost(message) => {
@@ -543,13 +563,19 @@ impl<B, R, F: FnOnce(Result<(), SendError<B>>) -> R> Branch<R> for SendBranch<'_
     }
 
     fn claimed(&mut self, completion: Completion) {
-        let slot = self.slot.take().expect("a branch is claimed through its parked entry");
-        self.result = Some(self.chan.sent(slot, completion).map_err(SendError::Disconnected));
+        debug_assert!(self.parked, "a branch is claimed through its parked entry");
+        self.parked = false;
+        // Done: a receiver took the message; Disconnected: it is still here.
+        let unsent = self.slot.get_mut().take();
+        debug_assert_eq!(unsent.is_none(), completion == Completion::Done);
+        self.result = Some(unsent.map_or(Ok(()), |message| Err(SendError::Disconnected(message))));
     }
 
     fn withdraw(&mut self, waiter: &Waiter) {
-        if let Some(slot) = self.slot.take() {
-            self.message = Some(self.chan.withdraw_send(waiter, slot));
+        if self.parked {
+            self.parked = false;
+            self.chan.withdraw_send(waiter);
+            self.message = self.slot.get_mut().take();
         }
     }
 

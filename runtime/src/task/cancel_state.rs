@@ -106,6 +106,7 @@ impl CancelState {
     }
 
     /// Whether nothing could cancel a park: the fast path of every park.
+    #[inline]
     pub(crate) fn is_idle(&self) -> bool {
         !self.requested.get() && self.scopes.borrow().as_ref().is_none_or(|s| s.frames.is_empty())
     }

@@ -160,7 +160,12 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// The waiter core of this task's last wait on a shared primitive,
     /// kept for the next one when nothing else holds it any more (saves an
     /// allocation and a few atomic operations per wait).
-    pub(crate) waiter_cache: RefCell<Option<Arc<Core>>>,
+    pub(crate) waiter_core: Cell<Option<Arc<Core>>>,
+    /// A second reference to that core, for the queue entry of the next
+    /// wait: a notifier on this thread hands the entry's reference back
+    /// here when it wakes the task, so a wait neither clones nor drops an
+    /// `Arc` (two atomic operations) on the common path.
+    pub(crate) waiter_spare: Cell<Option<Arc<Core>>>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
     pub(crate) join_waiter: RefCell<Option<Waker>>,
     /// The closure until the task starts, then its result.
@@ -185,7 +190,8 @@ impl<S> TaskCell<S> {
             yielder: Cell::new(std::ptr::null()),
             coroutine: RefCell::new(None),
             scoped_children: RefCell::new(Vec::new()),
-            waiter_cache: RefCell::new(None),
+            waiter_core: Cell::new(None),
+            waiter_spare: Cell::new(None),
             join_waiter: RefCell::new(None),
             slot,
         }
