@@ -122,20 +122,8 @@ pub(crate) fn park(deadline: Option<Instant>) -> WakeReason {
     Scheduler::with(|s| s.park(deadline)).expect("park called outside a coroutine")
 }
 
-/// Like [`park`], but stays in the task's current epoch: for a wait that
-/// parks in a loop until the one waker it handed out fires, and calls
-/// [`end_epoch`] when it is over. Wakers of the epoch stay valid across
-/// early returns, so a notifier never needs to learn a newer epoch.
-///
-/// # Panics
-///
-/// Outside a coroutine.
-#[inline(always)]
-pub(crate) fn park_in_epoch(task: &Rc<TaskCell>, deadline: Option<Instant>) -> WakeReason {
-    Scheduler::with(|s| s.park_task(task, deadline)).expect("park called outside a coroutine")
-}
-
-/// Ends the epoch of a wait made of [`park_in_epoch`] calls: wakers made
+/// Ends the epoch of a wait made of `Scheduler::park_task` calls, which
+/// park without moving the epoch: wakers made
 /// for it are ignored from now on, and a wake-up of it still pending is
 /// dropped (the wait is over; cancellation is level-triggered, so none is
 /// lost).

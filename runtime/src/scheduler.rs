@@ -92,6 +92,9 @@ pub(crate) struct Scheduler {
     pub(crate) reactor: Reactor,
     /// Wake-ups posted by other threads.
     inbox: Arc<Inbox>,
+    /// This runtime's identity (the reactor's), kept here because every
+    /// wake-up compares it.
+    id: u64,
     /// Tasks parked on a shared primitive, where another thread may wake
     /// them; while non-zero, a stall cannot be called a deadlock.
     remote_waits: Cell<usize>,
@@ -131,6 +134,7 @@ impl Scheduler {
             tasks: RefCell::new(Slab::new()),
             current: RefCell::new(None),
             timers: RefCell::new(Timers::default()),
+            id: reactor.id(),
             reactor,
             inbox,
             remote_waits: Cell::new(0),
@@ -376,7 +380,7 @@ impl Scheduler {
     /// This runtime's identity.
     #[inline]
     pub(crate) fn id(&self) -> u64 {
-        self.reactor.id()
+        self.id
     }
 
     /// A handle any thread can use to wake `task`, a task of this runtime.
@@ -501,7 +505,7 @@ impl Scheduler {
     }
 
     /// Parks `task`, the running task, without moving its epoch (see
-    /// `park::park_in_epoch`).
+    /// `park::end_epoch`).
     #[inline(always)]
     pub(crate) fn park_task(&self, task: &Rc<TaskCell>, deadline: Option<Instant>) -> WakeReason {
         if let Some(reason) = task.pending.take() {

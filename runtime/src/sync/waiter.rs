@@ -147,8 +147,8 @@ impl Waiter {
     /// thread outside a runtime.
     #[inline]
     pub(crate) fn new() -> Waiter {
-        match Scheduler::with(Scheduler::running_task).flatten() {
-            Some(task) => Waiter::for_task(task),
+        match Scheduler::with(|s| s.running_task().map(|task| Waiter::for_task(s, task))).flatten() {
+            Some(waiter) => waiter,
             None => {
                 let core = Core {
                     state: AtomicUsize::new(WAITING),
@@ -162,8 +162,8 @@ impl Waiter {
 
     /// A waiter for `task`, on the core of its last wait when nothing else
     /// holds that any more.
-    #[inline]
-    fn for_task(task: Rc<TaskCell>) -> Waiter {
+    #[inline(always)]
+    fn for_task(scheduler: &Scheduler, task: Rc<TaskCell>) -> Waiter {
         let epoch = task.epoch.get();
         let (core, spare) = match (task.waiter_core.take(), task.waiter_spare.take()) {
             // Nobody else holds it: every queue entry and notifier handle of
@@ -176,10 +176,7 @@ impl Waiter {
             }
             (Some(core), None) if Arc::strong_count(&core) == 1 => (core, None),
             _ => {
-                let target = Target::Task(
-                    Scheduler::with(|s| s.task_ref(&task)).expect("a running task has its scheduler"),
-                    AtomicU32::new(epoch),
-                );
+                let target = Target::Task(scheduler.task_ref(&task), AtomicU32::new(epoch));
                 let core = Arc::new(Core {
                     state: AtomicUsize::new(WAITING),
                     exclusive: AtomicBool::new(false),
@@ -266,31 +263,31 @@ impl Waiter {
 
     #[inline]
     fn wait_task(&self, task: &Rc<TaskCell>, deadline: Option<Instant>) -> Outcome {
-        // One epoch for the whole wait, however often `park` returns early:
-        // every handle carries the epoch the waiter was made in, so a
-        // claim's wake-up always finds the right park, and no notifier has
-        // to read the epoch after the claim. Leaving the wait, in any way,
-        // ends the epoch, so its late wake-ups are ignored. Also counts the
-        // wait with the scheduler; both are undone when the coroutine is
-        // unwound mid-wait too (torn down at shutdown).
         if let Target::Task(_, epoch) = &self.core.target {
-            debug_assert_eq!(
-                epoch.load(Ordering::Relaxed),
-                task.epoch.get(),
-                "a waiter waits in the epoch it was made in"
-            );
+            debug_assert_eq!(epoch.load(Ordering::Relaxed), task.epoch.get(), "a waiter waits in the epoch it was made in");
         }
-        let _wait = WaitEpoch::begin(task);
-        loop {
-            if let Some(token) = self.claimed() {
-                return Outcome::Claimed(token);
+        Scheduler::with(|s| {
+            // One epoch for the whole wait, however often `park` returns
+            // early: every handle carries the epoch the waiter was made
+            // in, so a claim's wake-up always finds the right park, and no
+            // notifier has to read the epoch after the claim. Leaving the
+            // wait, in any way, ends the epoch, so its late wake-ups are
+            // ignored. Also counts the wait with the scheduler; both are
+            // undone when the coroutine is unwound mid-wait too (torn down
+            // at shutdown).
+            let _wait = WaitEpoch::begin(s, task);
+            loop {
+                if let Some(token) = self.claimed() {
+                    return Outcome::Claimed(token);
+                }
+                match s.park_task(task, deadline) {
+                    WakeReason::Ready => continue,
+                    WakeReason::TimedOut => return self.interrupted(Outcome::TimedOut),
+                    WakeReason::Cancelled => return self.interrupted(Outcome::Cancelled),
+                }
             }
-            match park::park_in_epoch(task, deadline) {
-                WakeReason::Ready => continue,
-                WakeReason::TimedOut => return self.interrupted(Outcome::TimedOut),
-                WakeReason::Cancelled => return self.interrupted(Outcome::Cancelled),
-            }
-        }
+        })
+        .expect("a coroutine waits inside its runtime")
     }
 
     fn wait_thread(&self, deadline: Option<Instant>) -> Outcome {
@@ -407,15 +404,17 @@ impl Core {
 /// a deadlock meanwhile, and parked in one epoch (see `Waiter::wait`).
 /// Dropped when the wait ends, also when unwinding.
 struct WaitEpoch<'a> {
+    /// The task's scheduler.
+    scheduler: &'a Scheduler,
     /// The waiting task.
     task: &'a TaskCell,
 }
 
-impl WaitEpoch<'_> {
+impl<'a> WaitEpoch<'a> {
     #[inline]
-    fn begin(task: &TaskCell) -> WaitEpoch<'_> {
-        Scheduler::with(Scheduler::remote_wait_begins);
-        WaitEpoch { task }
+    fn begin(scheduler: &'a Scheduler, task: &'a TaskCell) -> WaitEpoch<'a> {
+        scheduler.remote_wait_begins();
+        WaitEpoch { scheduler, task }
     }
 }
 
@@ -423,7 +422,7 @@ impl Drop for WaitEpoch<'_> {
     #[inline]
     fn drop(&mut self) {
         park::end_epoch(self.task);
-        Scheduler::with(Scheduler::remote_wait_ends);
+        self.scheduler.remote_wait_ends();
     }
 }
 
