@@ -35,6 +35,7 @@ mod inbox;
 pub mod net;
 mod park;
 mod reactor;
+mod ring;
 mod runtime;
 mod scheduler;
 mod scope;
