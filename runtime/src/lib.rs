@@ -35,7 +35,6 @@ mod inbox;
 pub mod net;
 mod park;
 mod reactor;
-mod ring;
 mod runtime;
 mod scheduler;
 mod scope;

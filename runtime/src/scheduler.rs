@@ -32,6 +32,7 @@
 //!   itself unwinds, and the thread-local pointer is cleared last.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
@@ -45,7 +46,6 @@ use slab::Slab;
 use crate::inbox::{Inbox, Posted, TaskRef};
 use crate::park::{self, WakeReason, Waker};
 use crate::reactor::Reactor;
-use crate::ring::Ring;
 use crate::stack::{Protection, Stack, StackBounds, StackPool, overflow};
 use crate::task::cell::{State, TaskCell, TaskCoroutine, TaskYielder};
 use crate::timer::Timers;
@@ -81,7 +81,7 @@ pub(crate) struct Config {
 /// One thread's scheduler. See the module documentation.
 pub(crate) struct Scheduler {
     /// Tasks ready to run, oldest first. A task is here at most once.
-    run_queue: RefCell<Ring<Rc<TaskCell>>>,
+    run_queue: RefCell<VecDeque<Rc<TaskCell>>>,
     /// Every task spawned and not yet finished, for teardown.
     tasks: RefCell<Slab<Rc<TaskCell>>>,
     /// The task being executed, if any.
@@ -130,7 +130,7 @@ impl Scheduler {
         };
         let inbox = Arc::new(Inbox::new(reactor.shared().clone()));
         let scheduler = Scheduler {
-            run_queue: RefCell::new(Ring::new()),
+            run_queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
             current: RefCell::new(None),
             timers: RefCell::new(Timers::default()),
