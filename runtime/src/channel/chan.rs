@@ -17,9 +17,11 @@
 //! | `receivers_waiting` | a receiver parking (push), senders (claim the oldest), its owner giving up (remove), the last sender's drop (claims all) |
 //! | `senders`, `receivers` | handle clones and drops |
 //!
-//! An entry whose waiter is no longer waiting (it gave up, or a select
-//! took another branch) may linger in its queue until a notifier skips it
-//! or its owner withdraws it; "parked" below means still waiting.
+//! An entry whose waiter is no longer waiting (a select that took another
+//! branch) may linger in its queue until a notifier skips it or its owner
+//! withdraws it; "parked" below means still waiting. The entry of a plain
+//! `send` or `recv` never lingers: it is taken out under the lock by
+//! whoever ends the wait.
 //!
 //! # Message slots: who may touch them
 //!
@@ -47,12 +49,14 @@
 //! At shutdown the runtime tears down parked coroutines by unwinding their
 //! stacks from inside `park`, so `Waiter::wait` never returns to the code
 //! after it. An [`Unwinding`] guard, armed around every wait, settles the
-//! parked operation as an abandoned wait would: the waiter claims itself
-//! with [`UNWOUND`], which shuts every notifier out, and withdraws its
-//! entries (a parked message is dropped); if a notifier had claimed it
-//! first, the operation is finished as usual and its result dropped.
-//! Without this, the entry of a dead receiver would stay queued, and the
-//! next sender would hand its message to it: lost.
+//! parked operation as an abandoned wait would: a plain `send` or `recv`
+//! gives up under the lock ([`Waiter::give_up`]), a select's waiter claims
+//! itself with [`UNWOUND`]; either shuts every notifier out, and the
+//! entries are withdrawn (a parked message is dropped with its slot). If a
+//! notifier had claimed the waiter first, the operation is finished as
+//! usual and its result dropped. Without this, the entry of a dead
+//! receiver would stay queued, and the next sender would hand its message
+//! to it: lost (and written into a frame that is gone).
 
 use crate::sync::spin::{SpinGuard, SpinLock};
 use std::cell::UnsafeCell;

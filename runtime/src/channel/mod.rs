@@ -52,22 +52,23 @@
 //! *notifier* is whoever completes a parked party's operation for it.
 //!
 //! ```text
-//!  Chan<T>: one std::sync::Mutex, held only for short sections that never block
+//!  Chan<T>: one spin lock, held only for short sections that never block
 //!  +------------------------------------------------------------------------+
 //!  | buffer             [m1 m2 m3]                       up to the capacity |
-//!  | senders_waiting    [S4 -> slot 0, S5 -> slot 2]   FIFO, only when full |
+//!  | senders_waiting    [S4 -> its slot, S5 -> its slot]  FIFO, only when full |
 //!  | receivers_waiting  []                            FIFO, only when empty |
-//!  | slots              0: Some(m4)   1: free   2: Some(m5)                 |
 //!  | senders: 3   receivers: 1                                              |
 //!  +------------------------------------------------------------------------+
-//!     each queue entry holds a WaiterHandle, a slot number and a branch
+//!     each queue entry holds a WaiterHandle, a pointer to the party's own
+//!     message slot (on its stack, or in its select branch) and a branch
 //! ```
 //!
 //! **Hand-off, not wake-and-retry.** Under the lock, the notifier *claims*
-//! the oldest parked party's waiter (a compare-and-swap that succeeds once;
-//! a party that has given up is skipped), does that party's operation on
-//! its behalf, as Go's runtime does with its `sudog`s, and wakes it once
-//! the lock is released:
+//! the oldest parked party's waiter (once: a party that has given up is
+//! skipped; a plain `send` or `recv` is claimed with a store, a select's
+//! waiter with a compare-and-swap, see `sync/waiter.rs`), does that
+//! party's operation on its behalf, as Go's runtime does with its
+//! `sudog`s, and wakes it once the lock is released:
 //!
 //! | the caller | finds | does |
 //! |---|---|---|
@@ -82,19 +83,21 @@
 //!
 //! A woken party has nothing to retry: its claim's token says what
 //! happened (done, or disconnected), and for a receiver the message is
-//! already in its slot. `chan.rs` has the table of who frees which slot.
+//! already in its own slot, so it does not take the lock again. `chan.rs`
+//! has the rules for who may touch a slot when.
 //!
 //! ```text
 //!   receiver R (coroutine, runtime A)          sender S (plain thread)
+//!   slot = None (in R's frame)
 //!   lock; buffer empty, no sender parked
-//!   slot 3 = None; receivers_waiting += R
+//!   receivers_waiting += (R, &slot)
 //!   unlock; wait ======= parked =======
 //!                                              lock; receivers_waiting: R
 //!                                              claim R (token Done)   <- once
-//!                                              slots[3] = Some(msg)
+//!                                                and move msg into R's slot
 //!                                              unlock; wake R (A's inbox)
 //!   woken: claimed with Done
-//!   lock; msg = slots.remove(3); unlock
+//!   msg = slot.take()
 //! ```
 //!
 //! **Fairness.** What is guaranteed, exactly:
@@ -121,12 +124,15 @@
 //! about cancellation in this module. [`Select`] gets the same property
 //! from one waiter shared by entries in several queues (see its docs).
 //!
-//! **Why the message slots live in the channel.** A parked party's message
-//! slot is an entry of a `Slab` in the locked state, named by the queue
-//! entry, so parking allocates nothing beyond the waiter itself once the
-//! slab has grown; a woken receiver takes the lock once more to collect its
-//! message. The alternative, an `Arc<Mutex<Option<T>>>` shared by the
-//! entry and the party, would cost an allocation per park.
+//! **Why the message slots live with the parties.** A parked party's
+//! message slot is a local of its `send` or `recv` (a field of its select
+//! branch), and its queue entry points there. Parking allocates nothing,
+//! and a woken receiver finds its message without taking the lock again.
+//! The pointer is sound because only the notifier that wins the claim
+//! dereferences it, while its owner waits for that claim to finish before
+//! it leaves the frame (`chan.rs`). Earlier versions kept the slots in a
+//! `Slab` inside the locked state, which cost every hand-off one more lock
+//! (an atomic read-modify-write) and a slab insert and removal.
 //!
 //! # Rejected alternatives
 //!

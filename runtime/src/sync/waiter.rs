@@ -264,7 +264,11 @@ impl Waiter {
     #[inline]
     fn wait_task(&self, task: &Rc<TaskCell>, deadline: Option<Instant>) -> Outcome {
         if let Target::Task(_, epoch) = &self.core.target {
-            debug_assert_eq!(epoch.load(Ordering::Relaxed), task.epoch.get(), "a waiter waits in the epoch it was made in");
+            debug_assert_eq!(
+                epoch.load(Ordering::Relaxed),
+                task.epoch.get(),
+                "a waiter waits in the epoch it was made in"
+            );
         }
         Scheduler::with(|s| {
             // One epoch for the whole wait, however often `park` returns
