@@ -665,6 +665,80 @@ mod tests {
     }
 
     #[test]
+    fn a_coroutine_waits_again_on_the_same_core_without_cloning_its_handle() {
+        crate::run(|| {
+            let first = Waiter::new();
+            let handle = first.handle();
+            let core = Arc::as_ptr(&handle.core);
+            assert!(handle.claim(1));
+            // Woken on its own thread: the handle's reference goes back to
+            // the task.
+            handle.wake();
+            assert_eq!(first.wait(None), Outcome::Claimed(1));
+            drop(first);
+            let second = Waiter::new();
+            let handle = second.handle();
+            assert_eq!(Arc::as_ptr(&handle.core), core, "the core is reused");
+            assert_eq!(Arc::strong_count(&handle.core), 2, "the waiter's and the recycled handle's");
+            assert!(handle.claim(2));
+            handle.wake();
+            assert_eq!(second.wait(None), Outcome::Claimed(2));
+        });
+    }
+
+    #[test]
+    fn a_core_a_stale_handle_still_holds_is_not_reused() {
+        crate::run(|| {
+            let first = Waiter::new();
+            let stale = first.handle();
+            assert_eq!(first.wait(Some(Instant::now())), Outcome::TimedOut);
+            drop(first);
+            let second = Waiter::new();
+            let handle = second.handle();
+            assert!(!Arc::ptr_eq(&stale.core, &handle.core), "the abandoned core stays with its handle");
+            assert!(!stale.claim(5), "an abandoned waiter refuses claims");
+            // Its late wake-up is for an ended epoch: the second wait is not
+            // disturbed, and ends with its own claim.
+            stale.wake();
+            assert!(handle.claim(6));
+            handle.wake();
+            assert_eq!(second.wait(None), Outcome::Claimed(6));
+        });
+    }
+
+    #[test]
+    fn an_exclusive_waiter_gives_up_only_when_told_to() {
+        crate::run(|| {
+            // Interrupted, then claimed before it gave up (under the lock,
+            // in a primitive): the claim wins.
+            let waiter = Waiter::exclusive();
+            let handle = waiter.handle();
+            assert_eq!(waiter.wait(Some(Instant::now())), Outcome::TimedOut);
+            assert!(handle.claim(3), "still claimable until it gives up");
+            handle.wake();
+            assert_eq!(waiter.give_up(Outcome::TimedOut), Outcome::Claimed(3));
+            drop(waiter);
+            // Gave up first: no claim can succeed afterwards.
+            let waiter = Waiter::exclusive();
+            let handle = waiter.handle();
+            assert_eq!(waiter.wait(Some(Instant::now())), Outcome::TimedOut);
+            assert_eq!(waiter.give_up(Outcome::TimedOut), Outcome::TimedOut);
+            assert!(!handle.claim(4));
+        });
+    }
+
+    #[test]
+    fn a_transfer_is_seen_with_its_claim() {
+        let waiter = Waiter::new();
+        let handle = waiter.handle();
+        let mut moved = false;
+        assert!(handle.claim_with(8, || moved = true));
+        assert!(moved);
+        assert_eq!(waiter.claimed(), Some(8));
+        assert!(!handle.claim_with(9, || unreachable!("a claimed waiter takes no second transfer")));
+    }
+
+    #[test]
     fn the_queue_skips_waiters_that_are_gone() {
         let first = Waiter::new();
         let second = Waiter::new();
