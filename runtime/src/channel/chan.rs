@@ -317,12 +317,7 @@ impl<T> Chan<T> {
         if guard.senders > 0 {
             return;
         }
-        let woken: Vec<WaiterHandle> = guard
-            .receivers_waiting
-            .drain()
-            .filter(Parked::claim_disconnected)
-            .map(|receiver| receiver.waiter)
-            .collect();
+        let woken = disconnect(&mut guard.receivers_waiting);
         drop(guard);
         woken.into_iter().for_each(WaiterHandle::wake);
     }
@@ -338,12 +333,7 @@ impl<T> Chan<T> {
             return;
         }
         let buffer = mem::take(&mut guard.buffer);
-        let woken: Vec<WaiterHandle> = guard
-            .senders_waiting
-            .drain()
-            .filter(Parked::claim_disconnected)
-            .map(|sender| sender.waiter)
-            .collect();
+        let woken = disconnect(&mut guard.senders_waiting);
         drop(guard);
         woken.into_iter().for_each(WaiterHandle::wake);
         drop(buffer);
@@ -615,6 +605,13 @@ impl<T> State<T> {
     fn park_receiver(&mut self, slot: &Slot<T>, waiter: &Waiter, branch: usize) {
         self.receivers_waiting.push(Parked { waiter: waiter.handle(), slot: slot.as_ptr(), branch });
     }
+}
+
+/// Empties `queue`, claiming every party still waiting with
+/// `Disconnected`: the other side is gone. Returns them, to be woken once
+/// the lock is released.
+fn disconnect<T>(queue: &mut WaitQueue<Parked<T>>) -> Vec<WaiterHandle> {
+    queue.drain().filter(Parked::claim_disconnected).map(|parked| parked.waiter).collect()
 }
 
 /// Whether `queue` holds a waiting entry of someone other than `waiter`.
