@@ -41,6 +41,38 @@ fn members_are_joined_in_the_order_they_finish() {
 }
 
 #[test]
+fn members_that_finished_while_nobody_joined_come_out_in_the_order_they_finished() {
+    green::run(|| {
+        let mut group = TaskGroup::new();
+        // Member 2 finishes first, then 0, then 1: each waits for the one
+        // before it, and the last tells the joiner, which joins nothing
+        // until then.
+        let (to_0, from_2) = green::channel::oneshot::<()>();
+        let (to_1, from_0) = green::channel::oneshot::<()>();
+        let (to_joiner, from_1) = green::channel::oneshot::<()>();
+        group.spawn(move || {
+            from_2.recv().expect("member 2 runs first");
+            to_1.send(()).expect("member 1 waits");
+            0
+        });
+        group.spawn(move || {
+            from_0.recv().expect("member 0 runs before");
+            to_joiner.send(()).expect("the joiner waits");
+            1
+        });
+        group.spawn(move || {
+            to_0.send(()).expect("member 0 waits");
+            2
+        });
+        from_1.recv().expect("member 1 finishes last");
+        let order: Vec<usize> = std::iter::from_fn(|| group.join_next())
+            .map(|(_, result)| result.expect("no member failed"))
+            .collect();
+        assert_eq!(order, [2, 0, 1]);
+    });
+}
+
+#[test]
 fn a_panicking_member_is_reported_and_the_others_finish() {
     green::run(|| {
         let mut group = TaskGroup::new();

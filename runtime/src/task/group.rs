@@ -2,6 +2,7 @@
 //! cancel together (tokio's `JoinSet`, curio's `TaskGroup`).
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
@@ -38,15 +39,21 @@ pub struct TaskGroup<T> {
     notify: Rc<Notify>,
 }
 
-/// The joiner parked in [`TaskGroup::join_next`], if any.
+/// What the members tell the group's joiner.
 #[derive(Default)]
 struct Notify {
-    /// Woken when any member finishes.
+    /// The joiner parked in [`TaskGroup::join_next`], if any; woken when
+    /// any member finishes.
     waiter: RefCell<Option<Waker>>,
+    /// Members whose closures have ended, in the order they ended.
+    finished: RefCell<VecDeque<TaskId>>,
 }
 
 impl Notify {
-    fn wake(&self) {
+    fn finished(&self, id: Option<TaskId>) {
+        if let Some(id) = id {
+            self.finished.borrow_mut().push_back(id);
+        }
         let waiter = self.waiter.borrow_mut().take();
         if let Some(waiter) = waiter {
             waiter.wake(WakeReason::Ready);
@@ -54,13 +61,14 @@ impl Notify {
     }
 }
 
-/// Wakes the group's joiner when a member's closure ends, by return or by
-/// panic.
+/// Tells the group's joiner that a member's closure has ended, by return
+/// or by panic (or that the closure of a member cancelled before it
+/// started was dropped, outside any coroutine).
 struct WakeOnExit(Rc<Notify>);
 
 impl Drop for WakeOnExit {
     fn drop(&mut self) {
-        self.0.wake();
+        self.0.finished(crate::try_current().map(|task| task.id()));
     }
 }
 
@@ -114,7 +122,7 @@ impl<T: 'static> TaskGroup<T> {
             if self.handles.is_empty() {
                 return None;
             }
-            if let Some(index) = self.handles.iter().position(JoinHandle::is_finished) {
+            if let Some(index) = self.next_finished() {
                 let handle = self.handles.swap_remove(index);
                 let id = handle.id();
                 return Some((id, handle.join()));
@@ -122,7 +130,9 @@ impl<T: 'static> TaskGroup<T> {
             *self.notify.waiter.borrow_mut() = Some(park::waker());
             if park::park(None) == WakeReason::Cancelled {
                 self.notify.waiter.borrow_mut().take();
-                if self.handles.iter().any(JoinHandle::is_finished) {
+                if !self.notify.finished.borrow().is_empty()
+                    || self.handles.iter().any(JoinHandle::is_finished)
+                {
                     // A member finished as the wait was cancelled: report it.
                     park::retract_cancellation();
                     continue;
@@ -131,6 +141,20 @@ impl<T: 'static> TaskGroup<T> {
                 return Some((handle.id(), Err(handle.interrupted())));
             }
         }
+    }
+
+    /// Where in `handles` the member that finished first is: the oldest
+    /// recorded end still in the group (its task may be a step away from
+    /// done, and `join` waits for that step), else any member found done
+    /// without one (cancelled before it started).
+    fn next_finished(&mut self) -> Option<usize> {
+        loop {
+            let Some(id) = self.notify.finished.borrow_mut().pop_front() else { break };
+            if let Some(index) = self.handles.iter().position(|handle| handle.id() == id) {
+                return Some(index);
+            }
+        }
+        self.handles.iter().position(JoinHandle::is_finished)
     }
 
     /// Waits for every coroutine of the group and returns their results in
