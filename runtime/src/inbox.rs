@@ -11,14 +11,15 @@
 //!
 //! ```text
 //!   thread B                                   runtime A (thread A)
-//!   TaskRef::wake(epoch)
+//!   WaiterHandle::wake()
 //!     same runtime as the caller? no
-//!     inbox.posted.push((key, id, epoch))
-//!     inbox.pending = true
-//!     poller.notify() ------------------------> epoll_wait returns
+//!     TaskRef::post((key, id, epoch)):
+//!       inbox.posted.push((key, id, epoch))
+//!       inbox.pending = true
+//!       poller.notify() ----------------------> epoll_wait returns
 //!                                               drain_inbox():
 //!                                                 tasks[key], id matches
-//!                                                 Waker { task, epoch }.wake()
+//!                                                 wake_task(task, epoch)
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -36,6 +36,11 @@
 //! 4. `park` may return `Ready` without the awaited condition being true
 //!    (a waker registered for an earlier attempt fired late in the same
 //!    epoch). Every caller re-checks its condition in a loop.
+//! 5. A wait on a shared primitive (`sync/waiter.rs`) parks in a loop
+//!    without moving the epoch (`Scheduler::park_task`) and ends the epoch
+//!    once when it is over ([`end_epoch`]): its handles carry the epoch
+//!    they were made in, which stays right for the whole wait, so a
+//!    notifier on another thread never has to learn a newer one.
 //!
 //! A deadline is a timer holding one more waker for the same epoch; it wins
 //! only if nothing else woke the task first, and `park` disarms it if
@@ -123,10 +128,9 @@ pub(crate) fn park(deadline: Option<Instant>) -> WakeReason {
 }
 
 /// Ends the epoch of a wait made of `Scheduler::park_task` calls, which
-/// park without moving the epoch: wakers made
-/// for it are ignored from now on, and a wake-up of it still pending is
-/// dropped (the wait is over; cancellation is level-triggered, so none is
-/// lost).
+/// park without moving the epoch: wakers made for it are ignored from now
+/// on, and a wake-up of it still pending is dropped (the wait is over;
+/// cancellation is level-triggered, so none is lost).
 #[inline]
 pub(crate) fn end_epoch(task: &TaskCell) {
     task.epoch.set(task.epoch.get().wrapping_add(1));
