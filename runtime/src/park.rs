@@ -150,15 +150,10 @@ pub(crate) fn retract_cancellation() {
     });
 }
 
-/// Makes a waker for `task` in a given epoch (for wake-ups posted from
-/// other threads, which carry their epoch).
-pub(crate) fn waker_at(task: Rc<TaskCell>, epoch: u32) -> Waker {
-    Waker { task, epoch }
-}
-
 /// Makes a waker for `task` in its current epoch (for the scheduler's
-/// own timers).
+/// own timers). Wake-ups posted from other threads carry their epoch and go
+/// through `Scheduler::wake_local` instead.
 pub(crate) fn waker_for(task: Rc<TaskCell>) -> Waker {
     let epoch = task.epoch.get();
-    waker_at(task, epoch)
+    Waker { task, epoch }
 }

@@ -147,12 +147,19 @@ impl Waiter {
     /// thread outside a runtime.
     #[inline]
     pub(crate) fn new() -> Waiter {
-        match Scheduler::with(|s| s.running_task().map(|task| Waiter::for_task(s, task))).flatten() {
+        Waiter::made(false)
+    }
+
+    /// A waiter for the caller, exclusive or not (see the module docs).
+    #[inline]
+    fn made(exclusive: bool) -> Waiter {
+        match Scheduler::with(|s| s.running_task().map(|task| Waiter::for_task(s, task, exclusive))).flatten()
+        {
             Some(waiter) => waiter,
             None => {
                 let core = Core {
                     state: AtomicUsize::new(WAITING),
-                    exclusive: AtomicBool::new(false),
+                    exclusive: AtomicBool::new(exclusive),
                     target: Target::Thread(thread::current()),
                 };
                 Waiter { core: ManuallyDrop::new(Arc::new(core)), spare: Cell::new(None), task: None }
@@ -163,7 +170,7 @@ impl Waiter {
     /// A waiter for `task`, on the core of its last wait when nothing else
     /// holds that any more.
     #[inline(always)]
-    fn for_task(scheduler: &Scheduler, task: Rc<TaskCell>) -> Waiter {
+    fn for_task(scheduler: &Scheduler, task: Rc<TaskCell>, exclusive: bool) -> Waiter {
         let epoch = task.epoch.get();
         let (core, spare) = match (task.waiter_core.take(), task.waiter_spare.take()) {
             // Nobody else holds it: every queue entry and notifier handle of
@@ -179,7 +186,7 @@ impl Waiter {
                 let target = Target::Task(scheduler.task_ref(&task), AtomicU32::new(epoch));
                 let core = Arc::new(Core {
                     state: AtomicUsize::new(WAITING),
-                    exclusive: AtomicBool::new(false),
+                    exclusive: AtomicBool::new(exclusive),
                     target,
                 });
                 return Waiter { core: ManuallyDrop::new(core), spare: Cell::new(None), task: Some(task) };
@@ -187,7 +194,7 @@ impl Waiter {
         };
         fence(Ordering::Acquire);
         core.state.store(WAITING, Ordering::Relaxed);
-        core.exclusive.store(false, Ordering::Relaxed);
+        core.exclusive.store(exclusive, Ordering::Relaxed);
         if let Target::Task(_, last) = &core.target {
             last.store(epoch, Ordering::Relaxed);
         }
@@ -200,9 +207,7 @@ impl Waiter {
     /// settle it under the lock before dropping it if it is unwound.
     #[inline]
     pub(crate) fn exclusive() -> Waiter {
-        let waiter = Waiter::new();
-        waiter.core.exclusive.store(true, Ordering::Relaxed);
-        waiter
+        Waiter::made(true)
     }
 
     #[inline]
@@ -369,11 +374,10 @@ impl Core {
             if self.state.load(Ordering::Relaxed) != WAITING {
                 return false;
             }
-            // No transfer state: the owner takes the lock before it looks
-            // at a claim it was not woken for, so it cannot see the token
-            // before the transfer is done... except through `claimed`
-            // after a spurious wake-up, which `claim_with` covers by
-            // storing the token only after the transfer.
+            // No `TRANSFERRING` state is stored: the owner may look at the
+            // state without the lock (after a spurious wake-up, or from
+            // another thread), so `claim_with` stores the token only once
+            // its transfer is done.
             if to != TRANSFERRING {
                 self.state.store(to, Ordering::Release);
             }
