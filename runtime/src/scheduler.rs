@@ -85,7 +85,7 @@ pub(crate) struct Scheduler {
     /// Every task spawned and not yet finished, for teardown.
     tasks: RefCell<Slab<Rc<TaskCell>>>,
     /// The task being executed, if any.
-    current: RefCell<Option<Rc<TaskCell>>>,
+    current: Cell<Option<Rc<TaskCell>>>,
     /// Deadlines of parked tasks.
     timers: RefCell<Timers<Waker>>,
     /// The epoll event loop.
@@ -132,7 +132,7 @@ impl Scheduler {
         let scheduler = Scheduler {
             run_queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
-            current: RefCell::new(None),
+            current: Cell::new(None),
             timers: RefCell::new(Timers::default()),
             id: reactor.id(),
             reactor,
@@ -185,19 +185,25 @@ impl Scheduler {
     /// The running task. Panics if called from the scheduler loop itself.
     #[inline]
     pub(crate) fn current_task(&self) -> Rc<TaskCell> {
-        self.current.borrow().clone().expect("no task is running")
+        self.running_task().expect("no task is running")
     }
 
     /// The running task, if any (`None` in the loop itself).
     #[inline]
     pub(crate) fn running_task(&self) -> Option<Rc<TaskCell>> {
-        self.current.borrow().clone()
+        let current = self.current.take();
+        let task = current.clone();
+        self.current.set(current);
+        task
     }
 
     /// Whether a task is running (as opposed to the loop itself).
     #[inline]
     pub(crate) fn has_current(&self) -> bool {
-        self.current.borrow().is_some()
+        let current = self.current.take();
+        let running = current.is_some();
+        self.current.set(current);
+        running
     }
 
     /// Default stack size for tasks of this runtime.
@@ -347,21 +353,49 @@ impl Scheduler {
     /// returns whether this call was the one that woke it.
     #[inline]
     pub(crate) fn wake_task(&self, task: &Rc<TaskCell>, epoch: u32, reason: WakeReason) -> bool {
+        match self.woken(task, epoch, reason) {
+            Some(true) => {
+                self.run_queue.borrow_mut().push_back(task.clone());
+                true
+            }
+            Some(false) => true,
+            None => false,
+        }
+    }
+
+    /// Like [`Scheduler::wake_task`], queueing the caller's own reference.
+    #[inline]
+    pub(crate) fn wake_task_owned(&self, task: Rc<TaskCell>, epoch: u32, reason: WakeReason) -> bool {
+        match self.woken(&task, epoch, reason) {
+            Some(true) => {
+                self.run_queue.borrow_mut().push_back(task);
+                true
+            }
+            Some(false) => true,
+            None => false,
+        }
+    }
+
+    /// The state change of a wake-up (`park.rs`): `Some(true)` if `task`
+    /// became Runnable and the caller must queue it, `Some(false)` if the
+    /// wake-up was left pending for its coming park, `None` if it is not
+    /// in `epoch` or someone else woke it.
+    #[inline(always)]
+    fn woken(&self, task: &TaskCell, epoch: u32, reason: WakeReason) -> Option<bool> {
         if task.epoch.get() != epoch {
-            return false;
+            return None;
         }
         match task.state.get() {
             State::Parked => {
                 task.reason.set(reason);
                 task.state.set(State::Runnable);
-                self.run_queue.borrow_mut().push_back(task.clone());
-                true
+                Some(true)
             }
             State::Running if task.pending.get().is_none() => {
                 task.pending.set(Some(reason));
-                true
+                Some(false)
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -381,6 +415,13 @@ impl Scheduler {
     #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// This runtime's inbox, where other threads post wake-ups. It lives
+    /// as long as the scheduler, which does not move while it runs.
+    #[inline]
+    pub(crate) fn inbox(&self) -> std::ptr::NonNull<Arc<Inbox>> {
+        std::ptr::NonNull::from(&self.inbox)
     }
 
     /// A handle any thread can use to wake `task`, a task of this runtime.
@@ -412,14 +453,13 @@ impl Scheduler {
             }
             self.start(&task);
         }
-        task.state.set(State::Running);
-        let cell: *const TaskCell = Rc::as_ptr(&task);
-        overflow::enter(&task.info);
-        let previous = self.current.replace(Some(task));
+        // The record itself, found once: every access through the `Rc`
+        // would look the record's offset up in the slot's vtable again.
+        let running: &TaskCell = &task;
+        running.state.set(State::Running);
+        overflow::enter(&running.info);
+        let previous = self.current.replace(Some(task.clone()));
         debug_assert!(previous.is_none(), "run_task is not re-entrant");
-        // SAFETY: the `Rc` just moved into `self.current` keeps the task
-        // alive until it is taken back below; nothing else clears `current`.
-        let running = unsafe { &*cell };
         let result = {
             // The task's own coroutine cell, not scheduler state: the
             // coroutine never touches it, so holding it across the switch
@@ -428,20 +468,19 @@ impl Scheduler {
             let coroutine = coroutine.as_mut().expect("a runnable task has a coroutine");
             coroutine.resume(())
         };
-        let task = self.current.take().expect("the running task is still current");
+        self.current.set(None);
         overflow::leave();
-        let stack = task.info.stack.get();
-        if !stack.canary_top_intact() {
-            overflow::report_canary(&task.info.owner, &stack);
+        if !running.info.canary_top_intact() {
+            overflow::report_canary(&running.info.owner, &running.info.stack.get());
         }
         match result {
             CoroutineResult::Yield(Switch::Yield) => {
-                task.state.set(State::Runnable);
+                running.state.set(State::Runnable);
                 self.run_queue.borrow_mut().push_back(task);
             }
             // Whoever wakes it holds it now.
             CoroutineResult::Yield(Switch::Park) => {}
-            CoroutineResult::Return(()) => self.finish(&task),
+            CoroutineResult::Return(()) => self.finish(running),
         }
     }
 
@@ -508,6 +547,9 @@ impl Scheduler {
     /// `park::end_epoch`).
     #[inline(always)]
     pub(crate) fn park_task(&self, task: &Rc<TaskCell>, deadline: Option<Instant>) -> WakeReason {
+        // The record itself, found once (see `run_task`); the `Rc` is
+        // needed only for a timer's waker.
+        let (rc, task): (&Rc<TaskCell>, &TaskCell) = (task, task);
         if let Some(reason) = task.pending.take() {
             return reason;
         }
@@ -529,7 +571,7 @@ impl Scheduler {
                 wake_at = Some(wake_at.map_or(scope, |d| d.min(scope)));
             }
         }
-        let timer = wake_at.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(task.clone())));
+        let timer = wake_at.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(rc.clone())));
         task.state.set(State::Parked);
         self.suspend(task, Switch::Park);
         let reason = task.reason.get();
@@ -566,10 +608,10 @@ impl Scheduler {
         if self.shutting_down.get() {
             return self.has_current();
         }
-        let yielder = match self.current.borrow().as_ref() {
-            Some(task) => task.yielder.get(),
-            None => return false,
-        };
+        let current = self.current.take();
+        let yielder = current.as_ref().map(|task| task.yielder.get());
+        self.current.set(current);
+        let Some(yielder) = yielder else { return false };
         // SAFETY: as in `suspend`: the yielder lives on the running task's
         // own stack, which is live while it runs.
         unsafe { &*yielder }.suspend(Switch::Yield);

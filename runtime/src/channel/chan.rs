@@ -32,15 +32,16 @@
 //!
 //! | who | when | does |
 //! |---|---|---|
-//! | the notifier that wins the claim | inside [`WaiterHandle::claim_with`], under the lock | moves a message into a receiver's slot, or out of a sender's |
+//! | the notifier that wins the claim | inside the claim (`claim_with` of the party's waiter), under the lock | moves a message into a receiver's slot, or out of a sender's |
 //! | the owner | before its entry is queued, and once its wait has ended | anything: nobody else can reach the slot |
 //!
 //! Nobody else ever dereferences the entry's pointer: a notifier whose
 //! claim fails leaves the slot alone, and an entry lingering in a queue
 //! after its owner gave up is never claimed. The owner does not leave the
 //! slot's frame while a transfer is in progress: a claim with a transfer
-//! becomes visible to the owner only when the transfer is done, and the
-//! owner waits for it (`Waiter`'s drop too). So the receiver of a message
+//! becomes visible to the owner only when the transfer is done (a sole
+//! waiter's token is stored after it; a shared waiter's owner waits for
+//! it, in `Waiter`'s drop too). So the receiver of a message
 //! finds it in its own slot when it wakes, without locking the channel
 //! again, and no slot is allocated or freed under the lock.
 //!
@@ -50,7 +51,7 @@
 //! stacks from inside `park`, so `Waiter::wait` never returns to the code
 //! after it. An [`Unwinding`] guard, armed around every wait, settles the
 //! parked operation as an abandoned wait would: a plain `send` or `recv`
-//! gives up under the lock ([`Waiter::give_up`]), a select's waiter claims
+//! gives up under the lock ([`SoleWaiter::give_up`]), a select's waiter claims
 //! itself with [`UNWOUND`]; either shuts every notifier out, and the
 //! entries are withdrawn (a parked message is dropped with its slot). If a
 //! notifier had claimed the waiter first, the operation is finished as
@@ -65,6 +66,7 @@ use std::mem;
 use std::time::Instant;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::sync::sole::{SoleHandle, SoleWaiter, Wakeup};
 use crate::sync::waiter::{Entry, Outcome, WaitQueue, Waiter, WaiterHandle};
 
 /// How a notifier ended a parked operation. With the branch it makes the
@@ -121,11 +123,20 @@ impl<T> Slot<T> {
     }
 }
 
+/// Who a parked party is.
+#[derive(Debug)]
+enum Party {
+    /// A select, waiting in several queues.
+    Shared(WaiterHandle),
+    /// A plain `send` or `recv`, waiting in this queue only.
+    Sole(SoleHandle),
+}
+
 /// A parked party, in a queue of [`State`].
 #[derive(Debug)]
 struct Parked<T> {
     /// Whom to claim and wake.
-    waiter: WaiterHandle,
+    party: Party,
     /// The party's message slot; dereferenced only by the notifier that
     /// wins the claim, during its transfer (see the module docs).
     slot: *mut Option<T>,
@@ -140,17 +151,38 @@ struct Parked<T> {
 unsafe impl<T: Send> Send for Parked<T> {}
 
 impl<T> Entry for Parked<T> {
-    fn waiter(&self) -> &WaiterHandle {
-        &self.waiter
+    fn waiter(&self) -> Option<&WaiterHandle> {
+        match &self.party {
+            Party::Shared(handle) => Some(handle),
+            Party::Sole(_) => None,
+        }
     }
 }
 
 impl<T> Parked<T> {
+    /// Claims the party with `completion`, running `transfer` before the
+    /// party can see the claim; returns how to wake it.
+    #[inline]
+    fn claim_with(self, completion: Completion, transfer: impl FnOnce()) -> Option<Wakeup> {
+        let token = completion.token(self.branch);
+        match self.party {
+            Party::Shared(handle) => {
+                if handle.claim_with(token, transfer) {
+                    Some(Wakeup::Shared(handle))
+                } else {
+                    None
+                }
+            }
+            Party::Sole(handle) => handle.claim_with(token, transfer),
+        }
+    }
+
     /// Claims a parked receiver with `Done` and moves `message` into its
     /// slot; `message` is left in place if the claim fails.
-    fn claim_giving(&self, message: &mut Option<T>) -> bool {
+    #[inline]
+    fn claim_giving(self, message: &mut Option<T>) -> Option<Wakeup> {
         let slot = self.slot;
-        self.waiter.claim_with(Completion::Done.token(self.branch), || {
+        self.claim_with(Completion::Done, || {
             // SAFETY: the claim is won and the transfer is in progress: the
             // slot is alive and nobody else touches it (module docs).
             unsafe { *slot = message.take() };
@@ -159,17 +191,23 @@ impl<T> Parked<T> {
 
     /// Claims a parked sender with `Done` and moves its message out of its
     /// slot into `message`.
-    fn claim_taking(&self, message: &mut Option<T>) -> bool {
+    #[inline]
+    fn claim_taking(self, message: &mut Option<T>) -> Option<Wakeup> {
         let slot = self.slot;
-        self.waiter.claim_with(Completion::Done.token(self.branch), || {
+        self.claim_with(Completion::Done, || {
             // SAFETY: as in `claim_giving`.
             *message = unsafe { (*slot).take() };
         })
     }
 
     /// Claims a parked party with `Disconnected`: nothing is moved.
-    fn claim_disconnected(&self) -> bool {
-        self.waiter.claim(Completion::Disconnected.token(self.branch))
+    fn claim_disconnected(self) -> Option<Wakeup> {
+        self.claim_with(Completion::Disconnected, || {})
+    }
+
+    /// Whether this is the entry of `waiter`.
+    fn is_of(&self, waiter: &SoleWaiter) -> bool {
+        matches!(&self.party, Party::Sole(handle) if handle.is_for(waiter))
     }
 }
 
@@ -319,7 +357,7 @@ impl<T> Chan<T> {
         }
         let woken = disconnect(&mut guard.receivers_waiting);
         drop(guard);
-        woken.into_iter().for_each(WaiterHandle::wake);
+        woken.into_iter().for_each(Wakeup::wake);
     }
 
     /// A receiving handle is dropped. The last one disconnects: every
@@ -335,7 +373,7 @@ impl<T> Chan<T> {
         let buffer = mem::take(&mut guard.buffer);
         let woken = disconnect(&mut guard.senders_waiting);
         drop(guard);
-        woken.into_iter().for_each(WaiterHandle::wake);
+        woken.into_iter().for_each(Wakeup::wake);
         drop(buffer);
     }
 
@@ -375,14 +413,8 @@ impl<T> Chan<T> {
             Err(TrySendError::Disconnected(message)) => return Err(SendTimeoutError::Disconnected(message)),
             Err(TrySendError::Full(message)) => message,
         };
-        // Declared before the waiter, so dropped after it: the waiter's
-        // drop waits for a transfer in progress.
         let slot = Slot::new(Some(message));
-        let waiter = Waiter::exclusive();
-        state.park_sender(&slot, &waiter, 0);
-        drop(state);
-        let outcome = self.wait_parked(&waiter, deadline, |state| state.senders_waiting.remove(&waiter));
-        drop(waiter);
+        let outcome = self.wait_sole(state, |state| &mut state.senders_waiting, &slot, deadline);
         let unsent = slot.into_inner();
         match (outcome, unsent) {
             (Outcome::Claimed(token), None) if Completion::of(token) == (0, Completion::Done) => Ok(()),
@@ -411,13 +443,8 @@ impl<T> Chan<T> {
             Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
             Err(TryRecvError::Empty) => {}
         }
-        // Before the waiter, as in `send`.
         let slot = Slot::new(None);
-        let waiter = Waiter::exclusive();
-        state.park_receiver(&slot, &waiter, 0);
-        drop(state);
-        let outcome = self.wait_parked(&waiter, deadline, |state| state.receivers_waiting.remove(&waiter));
-        drop(waiter);
+        let outcome = self.wait_sole(state, |state| &mut state.receivers_waiting, &slot, deadline);
         match outcome {
             // Done: the sender put the message here; Disconnected: empty.
             Outcome::Claimed(_) => slot.into_inner().ok_or(RecvTimeoutError::Disconnected),
@@ -426,23 +453,37 @@ impl<T> Chan<T> {
         }
     }
 
-    /// The wait of a plain send or receive, parked with an exclusive
-    /// waiter: an interrupted wait gives up under the lock and `withdraw`s
-    /// its entry, unless it was claimed meanwhile (then the operation is
-    /// done). A coroutine unwound at shutdown from inside the wait does the
-    /// same (see the module docs); its operation's result is then dropped
-    /// with the caller's frame.
-    fn wait_parked(
+    /// The wait of a plain send or receive: parks it in the `queue` of the
+    /// locked `state`, with a sole waiter and its message `slot`, and
+    /// releases the lock. An interrupted wait gives up under the lock and
+    /// withdraws its entry, unless it was claimed meanwhile (then the
+    /// operation is done). A coroutine unwound at shutdown from inside the
+    /// wait does the same (see the module docs); its operation's result is
+    /// then dropped with the caller's frame.
+    ///
+    /// The slot and the waiter stay put until the entry pointing to them is
+    /// out of the queue: whoever ends the wait takes it out, under the lock,
+    /// before this returns.
+    #[inline]
+    fn wait_sole(
         &self,
-        waiter: &Waiter,
+        mut state: SpinGuard<'_, State<T>>,
+        queue: impl Fn(&mut State<T>) -> &mut WaitQueue<Parked<T>>,
+        slot: &Slot<T>,
         deadline: Option<Instant>,
-        withdraw: impl Fn(&mut State<T>),
     ) -> Outcome {
+        let waiter = SoleWaiter::new();
+        queue(&mut state).push(Parked {
+            party: Party::Sole(waiter.handle()),
+            slot: slot.as_ptr(),
+            branch: 0,
+        });
+        drop(state);
         let give_up = |why: Outcome| {
             let mut state = self.lock();
             let outcome = waiter.give_up(why);
             if !matches!(outcome, Outcome::Claimed(_)) {
-                withdraw(&mut state);
+                queue(&mut state).remove_where(|entry| entry.is_of(&waiter));
             }
             outcome
         };
@@ -541,17 +582,13 @@ impl<T> Chan<T> {
 impl<T> State<T> {
     /// Sends without waiting: to the oldest parked receiver (returned, to
     /// be woken after the lock is released), or into the buffer.
-    fn try_send(
-        &mut self,
-        message: T,
-        capacity: Option<usize>,
-    ) -> Result<Option<WaiterHandle>, TrySendError<T>> {
+    fn try_send(&mut self, message: T, capacity: Option<usize>) -> Result<Option<Wakeup>, TrySendError<T>> {
         if self.receivers == 0 {
             return Err(TrySendError::Disconnected(message));
         }
         let mut message = Some(message);
-        if let Some(receiver) = self.receivers_waiting.pop_claimed(|r| r.claim_giving(&mut message)) {
-            return Ok(Some(receiver.waiter));
+        if let Some(receiver) = self.receivers_waiting.pop_claimed_with(|r| r.claim_giving(&mut message)) {
+            return Ok(Some(receiver));
         }
         let message = message.expect("the message stays here until a claim succeeds");
         if capacity.is_none_or(|capacity| self.buffer.len() < capacity) {
@@ -565,18 +602,18 @@ impl<T> State<T> {
     /// place it freed goes to the oldest parked sender, returned to be
     /// woken), or, with nothing buffered, the message of the oldest parked
     /// sender.
-    fn try_recv(&mut self) -> Result<(T, Option<WaiterHandle>), TryRecvError> {
+    fn try_recv(&mut self) -> Result<(T, Option<Wakeup>), TryRecvError> {
         let mut taken = None;
         if let Some(message) = self.buffer.pop_front() {
-            let sender = self.senders_waiting.pop_claimed(|s| s.claim_taking(&mut taken));
+            let sender = self.senders_waiting.pop_claimed_with(|s| s.claim_taking(&mut taken));
             if let Some(refill) = taken {
                 self.buffer.push_back(refill);
             }
-            return Ok((message, sender.map(|sender| sender.waiter)));
+            return Ok((message, sender));
         }
-        if let Some(sender) = self.senders_waiting.pop_claimed(|s| s.claim_taking(&mut taken)) {
+        if let Some(sender) = self.senders_waiting.pop_claimed_with(|s| s.claim_taking(&mut taken)) {
             let message = taken.expect("a parked sender's slot holds its message");
-            return Ok((message, Some(sender.waiter)));
+            return Ok((message, Some(sender)));
         }
         if self.senders == 0 { Err(TryRecvError::Disconnected) } else { Err(TryRecvError::Empty) }
     }
@@ -598,20 +635,28 @@ impl<T> State<T> {
     /// Parks a send, its message in `slot`, at the back of the senders'
     /// queue.
     fn park_sender(&mut self, slot: &Slot<T>, waiter: &Waiter, branch: usize) {
-        self.senders_waiting.push(Parked { waiter: waiter.handle(), slot: slot.as_ptr(), branch });
+        self.senders_waiting.push(Parked {
+            party: Party::Shared(waiter.handle()),
+            slot: slot.as_ptr(),
+            branch,
+        });
     }
 
     /// Parks a receive, with `slot` (empty) for the message.
     fn park_receiver(&mut self, slot: &Slot<T>, waiter: &Waiter, branch: usize) {
-        self.receivers_waiting.push(Parked { waiter: waiter.handle(), slot: slot.as_ptr(), branch });
+        self.receivers_waiting.push(Parked {
+            party: Party::Shared(waiter.handle()),
+            slot: slot.as_ptr(),
+            branch,
+        });
     }
 }
 
 /// Empties `queue`, claiming every party still waiting with
 /// `Disconnected`: the other side is gone. Returns them, to be woken once
 /// the lock is released.
-fn disconnect<T>(queue: &mut WaitQueue<Parked<T>>) -> Vec<WaiterHandle> {
-    queue.drain().filter(Parked::claim_disconnected).map(|parked| parked.waiter).collect()
+fn disconnect<T>(queue: &mut WaitQueue<Parked<T>>) -> Vec<Wakeup> {
+    queue.drain().filter_map(Parked::claim_disconnected).collect()
 }
 
 /// Whether `queue` holds a waiting entry of someone other than `waiter`.
@@ -624,10 +669,13 @@ fn disconnect<T>(queue: &mut WaitQueue<Parked<T>>) -> Vec<WaiterHandle> {
 fn has_other_waiting<T>(queue: &mut WaitQueue<Parked<T>>, waiter: &Waiter) -> bool {
     match queue.front_waiting() {
         None => false,
-        Some(front) if !front.waiter.is_for(waiter) => true,
+        Some(front) if !front.waiter().is_some_and(|handle| handle.is_for(waiter)) => true,
         Some(_) => {
             let entries: Vec<Parked<T>> = queue.drain().collect();
-            let found = entries.iter().any(|entry| entry.waiter.is_waiting() && !entry.waiter.is_for(waiter));
+            let found = entries.iter().any(|entry| match entry.waiter() {
+                Some(handle) => handle.is_waiting() && !handle.is_for(waiter),
+                None => true,
+            });
             entries.into_iter().for_each(|entry| queue.push(entry));
             found
         }

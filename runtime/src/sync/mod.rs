@@ -50,6 +50,7 @@
 //!   by another coroutine of the same thread poisons its lock. Do not park
 //!   in destructors that may run during a panic.
 
+pub(crate) mod sole;
 pub(crate) mod spin;
 pub(crate) mod waiter;
 

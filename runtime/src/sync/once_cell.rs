@@ -156,8 +156,8 @@ struct Contender {
 }
 
 impl Entry for Contender {
-    fn waiter(&self) -> &WaiterHandle {
-        &self.waiter
+    fn waiter(&self) -> Option<&WaiterHandle> {
+        Some(&self.waiter)
     }
 }
 

@@ -92,8 +92,8 @@ struct Waiting {
 }
 
 impl Entry for Waiting {
-    fn waiter(&self) -> &WaiterHandle {
-        &self.handle
+    fn waiter(&self) -> Option<&WaiterHandle> {
+        Some(&self.handle)
     }
 }
 

@@ -75,8 +75,8 @@ struct Waiting {
 }
 
 impl Entry for Waiting {
-    fn waiter(&self) -> &WaiterHandle {
-        &self.handle
+    fn waiter(&self) -> Option<&WaiterHandle> {
+        Some(&self.handle)
     }
 }
 

@@ -20,9 +20,8 @@
 //!    cancelled ([`Waiter::wait`]). A notifier that then tries to claim it
 //!    fails and moves on to the next waiter: nothing was handed over.
 //!
-//! Both are a compare-and-swap from `WAITING`, so exactly one wins (but
-//! see exclusive waiters below). That is
-//! what makes every wait cancel-safe by construction: an interrupted wait
+//! Both are a compare-and-swap from `WAITING`, so exactly one wins. That
+//! is what makes every wait cancel-safe by construction: an interrupted wait
 //! either lost the race to a notifier (the operation completed, and the
 //! waiter reports success) or won it (the operation never happened, and
 //! the primitive is exactly as if the waiter had never come). It is also
@@ -33,18 +32,9 @@
 //! through `TRANSFERRING`: the owner, woken by anything else, sees the
 //! token only once the message has moved, and waits meanwhile.
 //!
-//! # Exclusive waiters: claims without a compare-and-swap
-//!
-//! A waiter made with [`Waiter::exclusive`] waits in one queue only, and
-//! every claim on it, by a notifier or by itself, and its giving up are made
-//! under that one queue's lock. The lock already orders them, so a claim is
-//! a load and a store, not a compare-and-swap (an atomic read-modify-write,
-//! about 11 ns on the development VM, a tenth of a channel hand-off). The
-//! price is on the owner's side: after a timeout or a cancellation,
-//! [`Waiter::wait`] returns without giving up, and the owner calls
-//! [`Waiter::give_up`] with the lock held. A plain `send` or `recv` on a
-//! channel waits this way; a select, which waits in several queues, and
-//! the locks, whose queues are not the only way to the waiter, do not.
+//! A party that waits in one queue only, and whose every claim is made
+//! under that queue's lock (a plain `send` or `recv` on a channel), needs
+//! none of this: it waits with the lighter `SoleWaiter` (`sole.rs`).
 //!
 //! # Waking
 //!
@@ -61,7 +51,7 @@ use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -97,10 +87,6 @@ enum Target {
 pub(crate) struct Core {
     /// `WAITING`, `ABANDONED`, `TRANSFERRING`, or the token of the claim.
     state: AtomicUsize,
-    /// Whether the current wait is exclusive (see the module docs). Set by
-    /// the owner before any handle is queued, read by notifiers under the
-    /// queue's lock.
-    exclusive: AtomicBool,
     /// Who to wake once claimed.
     target: Target,
 }
@@ -147,21 +133,11 @@ impl Waiter {
     /// thread outside a runtime.
     #[inline]
     pub(crate) fn new() -> Waiter {
-        Waiter::made(false)
-    }
-
-    /// A waiter for the caller, exclusive or not (see the module docs).
-    #[inline]
-    fn made(exclusive: bool) -> Waiter {
-        match Scheduler::with(|s| s.running_task().map(|task| Waiter::for_task(s, task, exclusive))).flatten()
-        {
+        match Scheduler::with(|s| s.running_task().map(|task| Waiter::for_task(s, task))).flatten() {
             Some(waiter) => waiter,
             None => {
-                let core = Core {
-                    state: AtomicUsize::new(WAITING),
-                    exclusive: AtomicBool::new(exclusive),
-                    target: Target::Thread(thread::current()),
-                };
+                let core =
+                    Core { state: AtomicUsize::new(WAITING), target: Target::Thread(thread::current()) };
                 Waiter { core: ManuallyDrop::new(Arc::new(core)), spare: Cell::new(None), task: None }
             }
         }
@@ -170,7 +146,7 @@ impl Waiter {
     /// A waiter for `task`, on the core of its last wait when nothing else
     /// holds that any more.
     #[inline(always)]
-    fn for_task(scheduler: &Scheduler, task: Rc<TaskCell>, exclusive: bool) -> Waiter {
+    fn for_task(scheduler: &Scheduler, task: Rc<TaskCell>) -> Waiter {
         let epoch = task.epoch.get();
         let (core, spare) = match (task.waiter_core.take(), task.waiter_spare.take()) {
             // Nobody else holds it: every queue entry and notifier handle of
@@ -184,30 +160,16 @@ impl Waiter {
             (Some(core), None) if Arc::strong_count(&core) == 1 => (core, None),
             _ => {
                 let target = Target::Task(scheduler.task_ref(&task), AtomicU32::new(epoch));
-                let core = Arc::new(Core {
-                    state: AtomicUsize::new(WAITING),
-                    exclusive: AtomicBool::new(exclusive),
-                    target,
-                });
+                let core = Arc::new(Core { state: AtomicUsize::new(WAITING), target });
                 return Waiter { core: ManuallyDrop::new(core), spare: Cell::new(None), task: Some(task) };
             }
         };
         fence(Ordering::Acquire);
         core.state.store(WAITING, Ordering::Relaxed);
-        core.exclusive.store(exclusive, Ordering::Relaxed);
         if let Target::Task(_, last) = &core.target {
             last.store(epoch, Ordering::Relaxed);
         }
         Waiter { core: ManuallyDrop::new(core), spare: Cell::new(spare), task: Some(task) }
-    }
-
-    /// A waiter for one queue, whose claims and giving up all happen under
-    /// that queue's lock (see the module docs): the caller must call
-    /// [`Waiter::give_up`] under the lock after an interrupted wait, and
-    /// settle it under the lock before dropping it if it is unwound.
-    #[inline]
-    pub(crate) fn exclusive() -> Waiter {
-        Waiter::made(true)
     }
 
     #[inline]
@@ -236,20 +198,8 @@ impl Waiter {
     /// Claims this waiter for one of its own operations (a select whose
     /// branch could happen at once, or a coroutine being unwound): shuts
     /// every notifier out. False if a notifier claimed it first.
-    ///
-    /// An exclusive waiter calls it under its queue's lock.
     pub(crate) fn claim_self(&self, token: usize) -> bool {
         self.core().try_claim(token, token)
-    }
-
-    /// After [`Waiter::wait`] of an exclusive waiter returned `TimedOut`
-    /// or `Cancelled`, and with its queue's lock held: gives up, unless a
-    /// notifier claimed the waiter meanwhile, in which case the operation
-    /// is done and the claim is returned. The caller then removes its
-    /// entry (if it gave up) before releasing the lock.
-    pub(crate) fn give_up(&self, why: Outcome) -> Outcome {
-        debug_assert!(self.core.exclusive.load(Ordering::Relaxed), "only exclusive waiters give up later");
-        self.abandon(why)
     }
 
     /// Waits until claimed, or until `deadline` passes or the coroutine is
@@ -291,8 +241,8 @@ impl Waiter {
                 }
                 match s.park_task(task, deadline) {
                     WakeReason::Ready => continue,
-                    WakeReason::TimedOut => return self.interrupted(Outcome::TimedOut),
-                    WakeReason::Cancelled => return self.interrupted(Outcome::Cancelled),
+                    WakeReason::TimedOut => return self.abandon(Outcome::TimedOut),
+                    WakeReason::Cancelled => return self.abandon(Outcome::Cancelled),
                 }
             }
         })
@@ -309,19 +259,12 @@ impl Waiter {
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        return self.interrupted(Outcome::TimedOut);
+                        return self.abandon(Outcome::TimedOut);
                     }
                     thread::park_timeout(deadline - now);
                 }
             }
         }
-    }
-
-    /// The wait was interrupted: gives up now, or, for an exclusive waiter,
-    /// leaves that to [`Waiter::give_up`] under the queue's lock.
-    #[inline]
-    fn interrupted(&self, why: Outcome) -> Outcome {
-        if self.core.exclusive.load(Ordering::Relaxed) { why } else { self.abandon(why) }
     }
 
     /// Gives up unless a notifier got there first, in which case the
@@ -344,9 +287,7 @@ impl Drop for Waiter {
     #[inline]
     fn drop(&mut self) {
         let core = &self.core;
-        // An exclusive waiter was settled under its queue's lock (its
-        // owner's duty), and must not be touched without it.
-        if !core.exclusive.load(Ordering::Relaxed) && core.state.load(Ordering::SeqCst) == WAITING {
+        if core.state.load(Ordering::SeqCst) == WAITING {
             core.try_claim(ABANDONED, ABANDONED);
         }
         // A transfer still in progress writes into memory its owner is
@@ -369,20 +310,6 @@ impl Core {
     #[inline]
     fn try_claim(&self, to: usize, token: usize) -> bool {
         debug_assert!(to == token || to == TRANSFERRING);
-        if self.exclusive.load(Ordering::Relaxed) {
-            // Under the queue's lock, which every claim takes (module docs).
-            if self.state.load(Ordering::Relaxed) != WAITING {
-                return false;
-            }
-            // No `TRANSFERRING` state is stored: the owner may look at the
-            // state without the lock (after a spurious wake-up, or from
-            // another thread), so `claim_with` stores the token only once
-            // its transfer is done.
-            if to != TRANSFERRING {
-                self.state.store(to, Ordering::Release);
-            }
-            return true;
-        }
         self.state.compare_exchange(WAITING, to, Ordering::SeqCst, Ordering::SeqCst).is_ok()
     }
 
@@ -411,7 +338,7 @@ impl Core {
 /// A coroutine's wait: counted with its scheduler, which must not report
 /// a deadlock meanwhile, and parked in one epoch (see `Waiter::wait`).
 /// Dropped when the wait ends, also when unwinding.
-struct WaitEpoch<'a> {
+pub(crate) struct WaitEpoch<'a> {
     /// The task's scheduler.
     scheduler: &'a Scheduler,
     /// The waiting task.
@@ -420,7 +347,7 @@ struct WaitEpoch<'a> {
 
 impl<'a> WaitEpoch<'a> {
     #[inline]
-    fn begin(scheduler: &'a Scheduler, task: &'a TaskCell) -> WaitEpoch<'a> {
+    pub(crate) fn begin(scheduler: &'a Scheduler, task: &'a TaskCell) -> WaitEpoch<'a> {
         scheduler.remote_wait_begins();
         WaitEpoch { scheduler, task }
     }
@@ -512,13 +439,15 @@ impl WaiterHandle {
 
 /// Anything that sits in a [`WaitQueue`]: an entry holding a waiter.
 pub(crate) trait Entry {
-    /// The waiter this entry belongs to.
-    fn waiter(&self) -> &WaiterHandle;
+    /// The shared waiter this entry belongs to; `None` for the entry of a
+    /// sole waiter (`sole.rs`), which is waiting for as long as it is
+    /// queued.
+    fn waiter(&self) -> Option<&WaiterHandle>;
 }
 
 impl Entry for WaiterHandle {
-    fn waiter(&self) -> &WaiterHandle {
-        self
+    fn waiter(&self) -> Option<&WaiterHandle> {
+        Some(self)
     }
 }
 
@@ -562,11 +491,25 @@ impl<E: Entry> WaitQueue<E> {
         None
     }
 
+    /// Pops entries, oldest first, until `claim` (which consumes each one,
+    /// and claims its waiter) returns something, and returns that. Like
+    /// [`WaitQueue::pop_claimed`] for a claim that returns how to wake
+    /// the waiter.
+    #[inline]
+    pub(crate) fn pop_claimed_with<W>(&mut self, mut claim: impl FnMut(E) -> Option<W>) -> Option<W> {
+        while let Some(entry) = self.entries.pop_front() {
+            if let Some(claimed) = claim(entry) {
+                return Some(claimed);
+            }
+        }
+        None
+    }
+
     /// The oldest entry that is still waiting, without removing it (entries
     /// that are not are dropped on the way).
     pub(crate) fn front_waiting(&mut self) -> Option<&E> {
         while let Some(entry) = self.entries.front() {
-            if entry.waiter().is_waiting() {
+            if entry.waiter().is_none_or(WaiterHandle::is_waiting) {
                 break;
             }
             self.entries.pop_front();
@@ -576,7 +519,12 @@ impl<E: Entry> WaitQueue<E> {
 
     /// Removes every entry of `waiter` (after it gave up).
     pub(crate) fn remove(&mut self, waiter: &Waiter) {
-        self.entries.retain(|entry| !entry.waiter().is_for(waiter));
+        self.remove_where(|entry| entry.waiter().is_some_and(|handle| handle.is_for(waiter)));
+    }
+
+    /// Removes every entry `which` picks.
+    pub(crate) fn remove_where(&mut self, which: impl Fn(&E) -> bool) {
+        self.entries.retain(|entry| !which(entry));
     }
 
     /// Whether no entry is queued (waiting or not).
@@ -707,27 +655,6 @@ mod tests {
             assert!(handle.claim(6));
             handle.wake();
             assert_eq!(second.wait(None), Outcome::Claimed(6));
-        });
-    }
-
-    #[test]
-    fn an_exclusive_waiter_gives_up_only_when_told_to() {
-        crate::run(|| {
-            // Interrupted, then claimed before it gave up (under the lock,
-            // in a primitive): the claim wins.
-            let waiter = Waiter::exclusive();
-            let handle = waiter.handle();
-            assert_eq!(waiter.wait(Some(Instant::now())), Outcome::TimedOut);
-            assert!(handle.claim(3), "still claimable until it gives up");
-            handle.wake();
-            assert_eq!(waiter.give_up(Outcome::TimedOut), Outcome::Claimed(3));
-            drop(waiter);
-            // Gave up first: no claim can succeed afterwards.
-            let waiter = Waiter::exclusive();
-            let handle = waiter.handle();
-            assert_eq!(waiter.wait(Some(Instant::now())), Outcome::TimedOut);
-            assert_eq!(waiter.give_up(Outcome::TimedOut), Outcome::TimedOut);
-            assert!(!handle.claim(4));
         });
     }
 

@@ -53,6 +53,9 @@ pub(crate) struct CancelState {
     requested: Cell<bool>,
     /// The open scopes, once the task has opened one.
     scopes: RefCell<Option<Box<Scopes>>>,
+    /// How many scopes are open: read by every park, without borrowing
+    /// `scopes`.
+    open: Cell<usize>,
 }
 
 /// A task's open timeout and shield scopes.
@@ -92,6 +95,7 @@ impl CancelState {
         let id = scopes.next_id;
         scopes.next_id += 1;
         scopes.frames.push(Frame { id, deadline, shield, fired: Cell::new(false) });
+        self.open.set(scopes.frames.len());
         FrameId(id)
     }
 
@@ -99,6 +103,7 @@ impl CancelState {
     /// deadline caused a cancellation.
     pub(crate) fn pop(&self, id: FrameId) -> bool {
         let frame = self.scopes.borrow_mut().as_mut().and_then(|s| s.frames.pop());
+        self.open.set(self.open.get().saturating_sub(1));
         match frame {
             Some(frame) if frame.id == id.0 => frame.fired.get(),
             _ => unreachable!("timeout and shield scopes close in the order they opened"),
@@ -108,7 +113,7 @@ impl CancelState {
     /// Whether nothing could cancel a park: the fast path of every park.
     #[inline]
     pub(crate) fn is_idle(&self) -> bool {
-        !self.requested.get() && self.scopes.borrow().as_ref().is_none_or(|s| s.frames.is_empty())
+        !self.requested.get() && self.open.get() == 0
     }
 
     /// Whether a cancellation is due for a park starting at `now`; if it is
