@@ -84,8 +84,10 @@ pub(crate) struct Scheduler {
     run_queue: RefCell<VecDeque<Rc<TaskCell>>>,
     /// Every task spawned and not yet finished, for teardown.
     tasks: RefCell<Slab<Rc<TaskCell>>>,
-    /// The task being executed, if any.
-    current: Cell<Option<Rc<TaskCell>>>,
+    /// The task being executed, if any: points to the `Rc` that `run_task`
+    /// (or `tear_down`) holds in its frame for as long as the task runs,
+    /// and is null otherwise. Read through [`Scheduler::with_current`].
+    current: Cell<*const Rc<TaskCell>>,
     /// Deadlines of parked tasks.
     timers: RefCell<Timers<Waker>>,
     /// The epoll event loop.
@@ -132,7 +134,7 @@ impl Scheduler {
         let scheduler = Scheduler {
             run_queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
-            current: Cell::new(None),
+            current: Cell::new(ptr::null()),
             timers: RefCell::new(Timers::default()),
             id: reactor.id(),
             reactor,
@@ -191,19 +193,27 @@ impl Scheduler {
     /// The running task, if any (`None` in the loop itself).
     #[inline]
     pub(crate) fn running_task(&self) -> Option<Rc<TaskCell>> {
-        let current = self.current.take();
-        let task = current.clone();
-        self.current.set(current);
-        task
+        self.with_current(Rc::clone)
+    }
+
+    /// Calls `f` with the running task, if any.
+    #[inline]
+    fn with_current<R>(&self, f: impl FnOnce(&Rc<TaskCell>) -> R) -> Option<R> {
+        let current = self.current.get();
+        if current.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null `current` points to the `Rc` that `run_task` or
+        // `tear_down` keeps in its frame, unmoved, until it resets `current`
+        // after the task switches back; the task runs only meanwhile, and
+        // `f` cannot keep the reference.
+        Some(f(unsafe { &*current }))
     }
 
     /// Whether a task is running (as opposed to the loop itself).
     #[inline]
     pub(crate) fn has_current(&self) -> bool {
-        let current = self.current.take();
-        let running = current.is_some();
-        self.current.set(current);
-        running
+        !self.current.get().is_null()
     }
 
     /// Default stack size for tasks of this runtime.
@@ -353,49 +363,23 @@ impl Scheduler {
     /// returns whether this call was the one that woke it.
     #[inline]
     pub(crate) fn wake_task(&self, task: &Rc<TaskCell>, epoch: u32, reason: WakeReason) -> bool {
-        match self.woken(task, epoch, reason) {
-            Some(true) => {
+        // The record found once (see `run_task`).
+        let cell: &TaskCell = task;
+        if cell.epoch.get() != epoch {
+            return false;
+        }
+        match cell.state.get() {
+            State::Parked => {
+                cell.reason.set(reason);
+                cell.state.set(State::Runnable);
                 self.run_queue.borrow_mut().push_back(task.clone());
                 true
             }
-            Some(false) => true,
-            None => false,
-        }
-    }
-
-    /// Like [`Scheduler::wake_task`], queueing the caller's own reference.
-    #[inline]
-    pub(crate) fn wake_task_owned(&self, task: Rc<TaskCell>, epoch: u32, reason: WakeReason) -> bool {
-        match self.woken(&task, epoch, reason) {
-            Some(true) => {
-                self.run_queue.borrow_mut().push_back(task);
+            State::Running if cell.pending.get().is_none() => {
+                cell.pending.set(Some(reason));
                 true
             }
-            Some(false) => true,
-            None => false,
-        }
-    }
-
-    /// The state change of a wake-up (`park.rs`): `Some(true)` if `task`
-    /// became Runnable and the caller must queue it, `Some(false)` if the
-    /// wake-up was left pending for its coming park, `None` if it is not
-    /// in `epoch` or someone else woke it.
-    #[inline(always)]
-    fn woken(&self, task: &TaskCell, epoch: u32, reason: WakeReason) -> Option<bool> {
-        if task.epoch.get() != epoch {
-            return None;
-        }
-        match task.state.get() {
-            State::Parked => {
-                task.reason.set(reason);
-                task.state.set(State::Runnable);
-                Some(true)
-            }
-            State::Running if task.pending.get().is_none() => {
-                task.pending.set(Some(reason));
-                Some(false)
-            }
-            _ => None,
+            _ => false,
         }
     }
 
@@ -458,8 +442,8 @@ impl Scheduler {
         let running: &TaskCell = &task;
         running.state.set(State::Running);
         overflow::enter(&running.info);
-        let previous = self.current.replace(Some(task.clone()));
-        debug_assert!(previous.is_none(), "run_task is not re-entrant");
+        let previous = self.current.replace(&task);
+        debug_assert!(previous.is_null(), "run_task is not re-entrant");
         let result = {
             // The task's own coroutine cell, not scheduler state: the
             // coroutine never touches it, so holding it across the switch
@@ -468,7 +452,7 @@ impl Scheduler {
             let coroutine = coroutine.as_mut().expect("a runnable task has a coroutine");
             coroutine.resume(())
         };
-        self.current.set(None);
+        self.current.set(ptr::null());
         overflow::leave();
         if !running.info.canary_top_intact() {
             overflow::report_canary(&running.info.owner, &running.info.stack.get());
@@ -544,12 +528,15 @@ impl Scheduler {
     }
 
     /// Parks `task`, the running task, without moving its epoch (see
-    /// `park::end_epoch`).
+    /// `park::end_epoch`). Takes the record, not its `Rc`, so that a caller
+    /// that parks in a loop finds the record once (see `run_task`).
     #[inline(always)]
-    pub(crate) fn park_task(&self, task: &Rc<TaskCell>, deadline: Option<Instant>) -> WakeReason {
-        // The record itself, found once (see `run_task`); the `Rc` is
-        // needed only for a timer's waker.
-        let (rc, task): (&Rc<TaskCell>, &TaskCell) = (task, task);
+    pub(crate) fn park_task(&self, task: &TaskCell, deadline: Option<Instant>) -> WakeReason {
+        debug_assert_eq!(
+            self.with_current(|running| std::ptr::addr_eq(Rc::as_ptr(running), task)),
+            Some(true),
+            "only the running task parks"
+        );
         if let Some(reason) = task.pending.take() {
             return reason;
         }
@@ -571,7 +558,7 @@ impl Scheduler {
                 wake_at = Some(wake_at.map_or(scope, |d| d.min(scope)));
             }
         }
-        let timer = wake_at.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(rc.clone())));
+        let timer = wake_at.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(self.current_task())));
         task.state.set(State::Parked);
         self.suspend(task, Switch::Park);
         let reason = task.reason.get();
@@ -608,10 +595,7 @@ impl Scheduler {
         if self.shutting_down.get() {
             return self.has_current();
         }
-        let current = self.current.take();
-        let yielder = current.as_ref().map(|task| task.yielder.get());
-        self.current.set(current);
-        let Some(yielder) = yielder else { return false };
+        let Some(yielder) = self.with_current(|task| task.yielder.get()) else { return false };
         // SAFETY: as in `suspend`: the yielder lives on the running task's
         // own stack, which is live while it runs.
         unsafe { &*yielder }.suspend(Switch::Yield);
@@ -671,9 +655,9 @@ impl Scheduler {
         let coroutine = task.coroutine.borrow_mut().take();
         if let Some(mut coroutine) = coroutine {
             overflow::enter(&task.info);
-            self.current.replace(Some(task.clone()));
+            self.current.set(task);
             let unwound = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
-            self.current.replace(None);
+            self.current.set(ptr::null());
             overflow::leave();
             match unwound {
                 Ok(()) => self.recycle(coroutine, task),

@@ -21,6 +21,7 @@
 //!     park                                       state == WAITING? else skip it
 //!   }                                            transfer (the message)
 //!                                                wake-up = what wakes the owner
+//!                                                  (on its thread: it is woken here)
 //!                                                state = token     (the last write)
 //!   interrupted (timeout, cancel):           unlock
 //!     lock; give_up(): state still WAITING?  wake-up.wake()
@@ -37,11 +38,13 @@
 //!    owner that gives up, or is unwound mid-wait, removes it).
 //! 2. A notifier dereferences the entry only under the lock, while the
 //!    entry is queued, so the waiter is alive. Its last write is the
-//!    token; the [`Wakeup`] it returns holds its own clones (of the task,
-//!    the runtime's inbox, the thread), so the owner may leave the moment
-//!    it sees the token, without the lock.
-//! 3. The task record (`Rc`, not thread-safe) is cloned only by a notifier
-//!    on the owner's own thread: the claim compares runtimes first.
+//!    token; the [`Wakeup`] it returns holds its own clones (of the
+//!    runtime's inbox, the thread), so the owner may leave the moment it
+//!    sees the token, without the lock.
+//! 3. The task record (`Rc`, not thread-safe) is touched only by a notifier
+//!    on the owner's own thread (the claim compares runtimes first), which
+//!    makes the owner runnable during the claim: the owner cannot run
+//!    before that notifier switches away anyway.
 
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -148,7 +151,7 @@ impl SoleWaiter {
                         if let Some(token) = self.claimed() {
                             return Outcome::Claimed(token);
                         }
-                        match s.park_task(rc, deadline) {
+                        match s.park_task(task, deadline) {
                             WakeReason::Ready => continue,
                             WakeReason::TimedOut => return Outcome::TimedOut,
                             WakeReason::Cancelled => return Outcome::Cancelled,
@@ -224,8 +227,16 @@ impl SoleHandle {
         transfer();
         let wakeup = match &waiter.owner {
             Owner::Task { task, runtime, inbox, posted } => {
-                if Scheduler::with(|s| s.id() == *runtime) == Some(true) {
-                    Wakeup::Local(task.clone(), posted.epoch)
+                // On the owner's thread the owner cannot run before this
+                // notifier switches away, so it is made runnable right here.
+                let local = Scheduler::with(|s| {
+                    s.id() == *runtime && {
+                        s.wake_task(task, posted.epoch, WakeReason::Ready);
+                        true
+                    }
+                });
+                if local == Some(true) {
+                    Wakeup::Woken
                 } else {
                     // SAFETY: the inbox lives in the owner's scheduler, which
                     // outlives the owner's wait (module docs).
@@ -247,8 +258,9 @@ impl SoleHandle {
 pub(crate) enum Wakeup {
     /// A shared waiter (see [`WaiterHandle::wake`]).
     Shared(WaiterHandle),
-    /// A coroutine of the caller's own runtime, in its park of this epoch.
-    Local(Rc<TaskCell>, u32),
+    /// A coroutine of the caller's own runtime: made runnable during the
+    /// claim already.
+    Woken,
     /// A coroutine of another runtime: the wake-up goes through its inbox.
     Remote(Arc<Inbox>, Posted),
     /// A thread outside any runtime.
@@ -257,26 +269,22 @@ pub(crate) enum Wakeup {
 
 impl Wakeup {
     /// Wakes the party. The common case, a coroutine of the caller's own
-    /// runtime, is inlined into the caller.
+    /// runtime, costs a test.
     #[inline(always)]
     pub(crate) fn wake(self) {
-        match self {
-            Wakeup::Local(task, epoch) => {
-                Scheduler::with(|s| s.wake_task_owned(task, epoch, WakeReason::Ready));
-            }
-            Wakeup::Shared(handle) => handle.wake(),
-            other => other.wake_other_thread(),
+        if !matches!(self, Wakeup::Woken) {
+            self.wake_other();
         }
     }
 
-    /// The cases of [`Wakeup::wake`] that reach another thread, kept out
-    /// of line.
+    /// The other cases of [`Wakeup::wake`], out of line.
     #[inline(never)]
-    fn wake_other_thread(self) {
+    fn wake_other(self) {
         match self {
+            Wakeup::Woken => {}
+            Wakeup::Shared(handle) => handle.wake(),
             Wakeup::Remote(inbox, posted) => inbox.post(posted),
             Wakeup::Thread(thread) => thread.unpark(),
-            Wakeup::Local(..) | Wakeup::Shared(_) => unreachable!("woken by `Wakeup::wake` itself"),
         }
     }
 }
@@ -333,7 +341,7 @@ mod tests {
             let queue = queued(&waiter);
             let notifier = crate::spawn(move || {
                 let wakeup = claim(&queue, 5, || {}).expect("it waits");
-                assert!(matches!(wakeup, Wakeup::Local(..)), "its own runtime wakes it: {wakeup:?}");
+                assert!(matches!(wakeup, Wakeup::Woken), "its own runtime wakes it: {wakeup:?}");
                 wakeup.wake();
             });
             let outcome = waiter.wait(None);
