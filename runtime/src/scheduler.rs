@@ -363,8 +363,20 @@ impl Scheduler {
     /// returns whether this call was the one that woke it.
     #[inline]
     pub(crate) fn wake_task(&self, task: &Rc<TaskCell>, epoch: u32, reason: WakeReason) -> bool {
-        // The record found once (see `run_task`).
-        let cell: &TaskCell = task;
+        self.wake_record(task, task, epoch, reason)
+    }
+
+    /// [`Scheduler::wake_task`] for a caller that has found the task's
+    /// record `cell` already (see `FoundTask`).
+    #[inline]
+    pub(crate) fn wake_record(
+        &self,
+        task: &Rc<TaskCell>,
+        cell: &TaskCell,
+        epoch: u32,
+        reason: WakeReason,
+    ) -> bool {
+        debug_assert!(std::ptr::addr_eq(Rc::as_ptr(task), cell), "the record is the task's");
         if cell.epoch.get() != epoch {
             return false;
         }

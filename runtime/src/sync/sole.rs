@@ -47,7 +47,6 @@
 //!    before that notifier switches away anyway.
 
 use std::ptr::NonNull;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, Thread};
@@ -57,7 +56,7 @@ use super::waiter::{Outcome, WaitEpoch, WaiterHandle};
 use crate::inbox::{Inbox, Posted};
 use crate::park::{self, WakeReason};
 use crate::scheduler::Scheduler;
-use crate::task::cell::TaskCell;
+use crate::task::cell::FoundTask;
 
 /// Not claimed yet.
 const WAITING: usize = usize::MAX;
@@ -77,8 +76,8 @@ pub(crate) struct SoleWaiter {
 enum Owner {
     /// A coroutine, parked in one epoch for the whole wait.
     Task {
-        /// The task record: cloned by a notifier on its own thread.
-        task: Rc<TaskCell>,
+        /// The task: woken by a notifier on its own thread.
+        task: FoundTask,
         /// Its runtime, which a notifier compares with its own.
         runtime: u64,
         /// The runtime's inbox, cloned by a notifier on another thread. It
@@ -113,7 +112,8 @@ impl SoleWaiter {
     pub(crate) fn new() -> SoleWaiter {
         let owner = Scheduler::with(|s| {
             s.running_task().map(|task| {
-                let cell: &TaskCell = &task;
+                let task = FoundTask::new(task);
+                let cell = task.record();
                 let posted =
                     Posted { key: cell.registry_key.get(), id: cell.info.owner.id, epoch: cell.epoch.get() };
                 Owner::Task { task, runtime: s.id(), inbox: s.inbox(), posted }
@@ -136,9 +136,8 @@ impl SoleWaiter {
     #[inline]
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Outcome {
         match &self.owner {
-            Owner::Task { task: rc, posted, .. } => {
-                // The record found once (see `Scheduler::run_task`).
-                let task: &TaskCell = rc;
+            Owner::Task { task, posted, .. } => {
+                let task = task.record();
                 debug_assert_eq!(
                     posted.epoch,
                     task.epoch.get(),
@@ -231,7 +230,7 @@ impl SoleHandle {
                 // notifier switches away, so it is made runnable right here.
                 let local = Scheduler::with(|s| {
                     s.id() == *runtime && {
-                        s.wake_task(task, posted.epoch, WakeReason::Ready);
+                        s.wake_record(task.rc(), task.record(), posted.epoch, WakeReason::Ready);
                         true
                     }
                 });
