@@ -5,8 +5,10 @@
 //! that costs one atomic read-modify-write per lock/unlock pair beats
 //! `std::sync::Mutex` (two: a compare-and-swap to lock, a swap to unlock, so
 //! that it knows whether to wake a sleeper). On the development VM an atomic
-//! read-modify-write costs about 11 ns and a channel hand-off takes three
-//! lock/unlock pairs, so this is about a tenth of a hand-off.
+//! read-modify-write costs about 10 ns and a channel hand-off takes two
+//! lock/unlock pairs (the receiver's, to park, and the sender's), so this
+//! is about a quarter of a hand-off. Locking is a swap (`xchg`), a little
+//! cheaper there than a compare-and-swap.
 //!
 //! It never sleeps in the kernel: a thread that finds it taken spins
 //! briefly, then yields its time slice, so a holder that was preempted
@@ -52,7 +54,7 @@ impl<T> SpinLock<T> {
     /// it.
     #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
-        if self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        if self.locked.swap(true, Ordering::Acquire) {
             self.lock_contended();
         }
         SpinGuard { lock: self }
