@@ -391,7 +391,7 @@ impl<T> Chan<T> {
     /// Receives without waiting.
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut state = self.lock();
-        let (message, sender) = state.try_recv()?;
+        let (message, sender) = state.try_recv(self.capacity)?;
         drop(state);
         if let Some(sender) = sender {
             sender.wake();
@@ -432,7 +432,7 @@ impl<T> Chan<T> {
     /// Receives, waiting for a message until `deadline`.
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let mut state = self.lock();
-        match state.try_recv() {
+        match state.try_recv(self.capacity) {
             Ok((message, sender)) => {
                 drop(state);
                 if let Some(sender) = sender {
@@ -552,7 +552,7 @@ impl<T> Chan<T> {
         if !waiter.claim_self(Completion::Done.token(branch)) {
             return Registration::Lost(());
         }
-        match state.try_recv() {
+        match state.try_recv(self.capacity) {
             Ok((message, sender)) => {
                 drop(state);
                 if let Some(sender) = sender {
@@ -600,9 +600,9 @@ impl<T> State<T> {
 
     /// Receives without waiting: the oldest buffered message (then the
     /// place it freed goes to the oldest parked sender, returned to be
-    /// woken), or, with nothing buffered, the message of the oldest parked
-    /// sender.
-    fn try_recv(&mut self) -> Result<(T, Option<Wakeup>), TryRecvError> {
+    /// woken), or, on a rendezvous channel, the message of the oldest
+    /// parked sender.
+    fn try_recv(&mut self, capacity: Option<usize>) -> Result<(T, Option<Wakeup>), TryRecvError> {
         let mut taken = None;
         if let Some(message) = self.buffer.pop_front() {
             let sender = self.senders_waiting.pop_claimed_with(|s| s.claim_taking(&mut taken));
@@ -611,10 +611,19 @@ impl<T> State<T> {
             }
             return Ok((message, sender));
         }
-        if let Some(sender) = self.senders_waiting.pop_claimed_with(|s| s.claim_taking(&mut taken)) {
+        // With a buffer, senders wait only while it is full (every receive
+        // refills it from the oldest one), so none waits now: only a
+        // rendezvous channel hands over from a parked sender here.
+        if capacity == Some(0)
+            && let Some(sender) = self.senders_waiting.pop_claimed_with(|s| s.claim_taking(&mut taken))
+        {
             let message = taken.expect("a parked sender's slot holds its message");
             return Ok((message, Some(sender)));
         }
+        debug_assert!(
+            capacity == Some(0) || self.senders_waiting.front_waiting().is_none(),
+            "a sender waits only while the buffer is full"
+        );
         if self.senders == 0 { Err(TryRecvError::Disconnected) } else { Err(TryRecvError::Empty) }
     }
 
