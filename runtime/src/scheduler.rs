@@ -440,30 +440,30 @@ impl Scheduler {
 
     /// Switches to `task` until it parks, yields or finishes.
     fn run_task(&self, task: Rc<TaskCell>) {
-        if task.coroutine.borrow().is_none() {
-            if task.cancel.is_requested() {
-                // Cancelled before it ever ran: its closure never runs.
-                self.discard_unstarted(&task);
-                self.finish(&task);
-                return;
-            }
-            self.start(&task);
-        }
         // The record itself, found once: every access through the `Rc`
         // would look the record's offset up in the slot's vtable again.
         let running: &TaskCell = &task;
+        // The task's own coroutine cell, not scheduler state: the coroutine
+        // never touches it, so holding it across the switch cannot
+        // conflict.
+        let mut coroutine = running.coroutine.borrow_mut();
+        if coroutine.is_none() {
+            drop(coroutine);
+            if running.cancel.is_requested() {
+                // Cancelled before it ever ran: its closure never runs.
+                self.discard_unstarted(running);
+                self.finish(running);
+                return;
+            }
+            self.start(running);
+            coroutine = running.coroutine.borrow_mut();
+        }
         running.state.set(State::Running);
         overflow::enter(&running.info);
         let previous = self.current.replace(&task);
         debug_assert!(previous.is_null(), "run_task is not re-entrant");
-        let result = {
-            // The task's own coroutine cell, not scheduler state: the
-            // coroutine never touches it, so holding it across the switch
-            // cannot conflict.
-            let mut coroutine = running.coroutine.borrow_mut();
-            let coroutine = coroutine.as_mut().expect("a runnable task has a coroutine");
-            coroutine.resume(())
-        };
+        let result = coroutine.as_mut().expect("a runnable task has a coroutine").resume(());
+        drop(coroutine);
         self.current.set(ptr::null());
         overflow::leave();
         if !running.info.canary_top_intact() {
