@@ -11,7 +11,7 @@
 //!
 //! ```text
 //!   thread B                                   runtime A (thread A)
-//!   WaiterHandle::wake()
+//!   WaiterHandle::wake() (or a sole waiter's claim)
 //!     same runtime as the caller? no
 //!     TaskRef::post((key, id, epoch)):
 //!       inbox.posted.push((key, id, epoch))

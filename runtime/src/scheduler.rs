@@ -555,20 +555,32 @@ impl Scheduler {
         if self.shutting_down.get() {
             return WakeReason::Cancelled;
         }
-        // The common case, no scope and no request, reads no clock.
-        let scoped = !task.cancel.is_idle();
+        // The common case, no deadline, no scope and no request, reads no
+        // clock and arms no timer; the rest is out of line, so that the
+        // common case needs few registers round the switch.
+        if deadline.is_some() || !task.cancel.is_idle() {
+            return self.park_timed(task, deadline);
+        }
+        task.state.set(State::Parked);
+        self.suspend(task, Switch::Park);
+        task.reason.get()
+    }
+
+    /// [`Scheduler::park_task`] with a deadline, a scope or a cancellation
+    /// request: looks at the clock, and arms a timer for the nearest
+    /// deadline.
+    #[inline(never)]
+    fn park_timed(&self, task: &TaskCell, deadline: Option<Instant>) -> WakeReason {
+        let now = Instant::now();
+        if !task.cancel.is_idle() && task.cancel.deliver(now) {
+            return WakeReason::Cancelled;
+        }
+        if deadline.is_some_and(|d| d <= now) {
+            return WakeReason::TimedOut;
+        }
         let mut wake_at = deadline;
-        if scoped || deadline.is_some() {
-            let now = Instant::now();
-            if scoped && task.cancel.deliver(now) {
-                return WakeReason::Cancelled;
-            }
-            if deadline.is_some_and(|d| d <= now) {
-                return WakeReason::TimedOut;
-            }
-            if let Some(scope) = task.cancel.next_deadline() {
-                wake_at = Some(wake_at.map_or(scope, |d| d.min(scope)));
-            }
+        if let Some(scope) = task.cancel.next_deadline() {
+            wake_at = Some(wake_at.map_or(scope, |d| d.min(scope)));
         }
         let timer = wake_at.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(self.current_task())));
         task.state.set(State::Parked);

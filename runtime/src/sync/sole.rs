@@ -159,21 +159,27 @@ impl SoleWaiter {
                 })
                 .expect("a coroutine waits inside its runtime")
             }
-            Owner::Thread(_) => loop {
-                if let Some(token) = self.claimed() {
-                    return Outcome::Claimed(token);
-                }
-                match deadline {
-                    None => thread::park(),
-                    Some(deadline) => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            return Outcome::TimedOut;
-                        }
-                        thread::park_timeout(deadline - now);
+            Owner::Thread(_) => self.wait_thread(deadline),
+        }
+    }
+
+    /// [`SoleWaiter::wait`] for a thread outside any runtime.
+    #[inline(never)]
+    fn wait_thread(&self, deadline: Option<Instant>) -> Outcome {
+        loop {
+            if let Some(token) = self.claimed() {
+                return Outcome::Claimed(token);
+            }
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Outcome::TimedOut;
                     }
+                    thread::park_timeout(deadline - now);
                 }
-            },
+            }
         }
     }
 
