@@ -621,7 +621,7 @@ impl<T> State<T> {
             return Ok((message, Some(sender)));
         }
         debug_assert!(
-            capacity == Some(0) || self.senders_waiting.front_waiting().is_none(),
+            capacity == Some(0) || !self.senders_waiting.any_waiting(),
             "a sender waits only while the buffer is full"
         );
         if self.senders == 0 { Err(TryRecvError::Disconnected) } else { Err(TryRecvError::Empty) }

@@ -217,9 +217,10 @@ impl SoleHandle {
 
     /// Claims the waiter with `token` (under the queue's lock, the entry
     /// still queued), running `transfer` first; returns how to wake it,
-    /// once the lock is released. `None` if it was already claimed, which
-    /// happens only to an entry its owner has not withdrawn yet. `transfer`
-    /// must not panic.
+    /// once the lock is released. `None` if it was claimed already, which
+    /// the protocol rules out for a queued entry (whoever claims it takes
+    /// it out) and is checked anyway, so that no waiter is claimed twice.
+    /// `transfer` must not panic.
     #[inline]
     pub(crate) fn claim_with(&self, token: usize, transfer: impl FnOnce()) -> Option<Wakeup> {
         debug_assert_ne!(token, WAITING);

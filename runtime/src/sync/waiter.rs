@@ -545,6 +545,11 @@ impl<E: Entry> WaitQueue<E> {
         self.front()
     }
 
+    /// Whether any entry is still waiting (leaves the queue as it is).
+    pub(crate) fn any_waiting(&self) -> bool {
+        self.first.iter().chain(&self.rest).any(|entry| entry.waiter().is_none_or(WaiterHandle::is_waiting))
+    }
+
     /// Removes every entry of `waiter` (after it gave up).
     pub(crate) fn remove(&mut self, waiter: &Waiter) {
         self.remove_where(|entry| entry.waiter().is_some_and(|handle| handle.is_for(waiter)));
