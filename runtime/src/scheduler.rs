@@ -203,11 +203,12 @@ impl Scheduler {
         if current.is_null() {
             return None;
         }
-        // SAFETY: a non-null `current` points to the `Rc` that `run_task` or
-        // `tear_down` keeps in its frame, unmoved, until it resets `current`
-        // after the task switches back; the task runs only meanwhile, and
-        // `f` cannot keep the reference.
-        Some(f(unsafe { &*current }))
+        // The `Rc` that `run_task` or `tear_down` keeps in its frame, unmoved,
+        // until it resets `current` after the task switches back; the task
+        // runs only meanwhile, and `f` cannot keep the reference.
+        // SAFETY: so a non-null `current` points to a live `Rc`.
+        let task = unsafe { &*current };
+        Some(f(task))
     }
 
     /// Whether a task is running (as opposed to the loop itself).
@@ -466,7 +467,9 @@ impl Scheduler {
         drop(coroutine);
         self.current.set(ptr::null());
         overflow::leave();
-        if !running.info.canary_top_intact() {
+        // Read twice rather than copied once: the check needs two fields,
+        // and a copy kept for the rare report costs the whole bounds.
+        if !running.info.stack.get().canary_top_intact() {
             overflow::report_canary(&running.info.owner, &running.info.stack.get());
         }
         match result {

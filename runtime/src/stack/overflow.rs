@@ -60,16 +60,6 @@ pub(crate) struct Running {
     pub(crate) stack: Cell<StackBounds>,
 }
 
-impl Running {
-    /// Whether the canary words at the top of the guard area are intact
-    /// (always, for a stack with a real guard page). Reads only the fields
-    /// it needs, not a copy of the whole bounds.
-    #[inline]
-    pub(crate) fn canary_top_intact(&self) -> bool {
-        self.stack.get().canary_top_intact()
-    }
-}
-
 thread_local! {
     /// Set by [`enter`] before the scheduler switches into a coroutine and
     /// reset by [`leave`] after it switches back: one pointer write each.

@@ -99,10 +99,9 @@ pub(crate) struct SoleHandle {
     waiter: NonNull<SoleWaiter>,
 }
 
-// SAFETY: a handle is dereferenced only as the module docs say: under the
-// queue's lock, while its owner waits, reading fields that are `Sync`
-// (the state, the inbox, the thread) or, for the task record, only on the
-// owner's own thread.
+// SAFETY: dereferenced only under the queue's lock while its owner waits,
+// reading `Sync` fields (state, inbox, thread), or the task record on the
+// owner's own thread only (module docs).
 unsafe impl Send for SoleHandle {}
 
 impl SoleWaiter {

@@ -511,12 +511,7 @@ impl<E: Entry> WaitQueue<E> {
     /// typically with [`WaiterHandle::claim`] and a token. The caller wakes
     /// the returned entry's waiter.
     pub(crate) fn pop_claimed(&mut self, mut claim: impl FnMut(&E) -> bool) -> Option<E> {
-        while let Some(entry) = self.pop_front() {
-            if claim(&entry) {
-                return Some(entry);
-            }
-        }
-        None
+        self.pop_claimed_with(|entry| claim(&entry).then_some(entry))
     }
 
     /// Pops entries, oldest first, until `claim` (which consumes each one,
