@@ -30,12 +30,30 @@
 //! high bits. A slot is reused only with a new generation, so an event that
 //! was already queued for a closed descriptor finds a mismatch and is
 //! dropped: a harmless miss, never a wake-up of a stranger.
+//!
+//! # Who keeps a registered descriptor open
+//!
+//! [`Poller::add`] is `unsafe`: a descriptor must be deleted from the
+//! poller before it is closed. [`Reactor::register`] passes that contract
+//! on to its caller as its own `# Safety` section, and the one caller,
+//! `net::IoSource`, meets it by construction: it owns the socket (and so
+//! the descriptor), and its destructor deregisters before the socket's own
+//! destructor closes the descriptor. Deregistering takes the descriptor as
+//! a `BorrowedFd`, so the type system proves it is still open then.
+//!
+//! ```text
+//!   IoSource<S> dropped (or into_inner)
+//!     1. Reactor::deregister(fd, registered)   epoll_ctl(DEL); slot freed
+//!        or deregister_remote(fd, registered)  epoll_ctl(DEL); slot queued
+//!                                              for the owner's next poll
+//!     2. S dropped: close(fd)
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use polling::{Event, Events, PollMode, Poller};
@@ -108,11 +126,16 @@ pub(crate) struct Reactor {
     waiters: Cell<usize>,
 }
 
-/// A descriptor's registration with one reactor, kept by the socket.
+/// A descriptor's registration with one reactor, kept by the socket until
+/// it hands it back to [`Reactor::deregister`] or [`deregister_remote`].
 #[derive(Debug)]
+#[must_use = "a registration must be passed to `deregister` before its descriptor closes"]
 pub(crate) struct Registered {
     /// The poller key: slab index and generation.
     key: usize,
+    /// The descriptor registered, to check that the one deregistered is the
+    /// same (in debug builds).
+    fd: RawFd,
     /// The reactor's thread-safe part.
     shared: Arc<Shared>,
 }
@@ -143,10 +166,16 @@ fn decode(key: usize) -> (usize, u32) {
 }
 
 impl Reactor {
+    /// A reactor with a new epoll instance.
+    ///
+    /// # Errors
+    ///
+    /// The error of creating the epoll instance (and its wake-up
+    /// descriptor), with advice when the cause is a descriptor limit.
     pub(crate) fn new() -> io::Result<Reactor> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let shared = Shared {
-            poller: Poller::new()?,
+            poller: Poller::new().map_err(poller_error)?,
             orphans: Mutex::new(Vec::new()),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: AtomicBool::new(true),
@@ -177,32 +206,52 @@ impl Reactor {
 
     /// Registers `fd` for edge-triggered readiness in both directions.
     ///
-    /// The caller must call [`Reactor::deregister`] (or
-    /// [`deregister_remote`]) before closing `fd`.
-    pub(crate) fn register(&self, fd: RawFd) -> io::Result<Registered> {
+    /// # Errors
+    ///
+    /// What `epoll_ctl` reports, with the descriptor and the limit to raise
+    /// (see [`register_error`]), or an error if more than 2^32 descriptors
+    /// are registered with this runtime at once.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must stay open until it has been deleted from the poller, by
+    /// passing it with the returned registration to [`Reactor::deregister`]
+    /// or [`deregister_remote`]: the caller owns the descriptor (or the
+    /// value that owns it) and deregisters before it gives that up. This is
+    /// the contract of [`Poller::add`] passed on to the caller.
+    pub(crate) unsafe fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Registered> {
         let generation = self.next_generation.get();
         self.next_generation.set(generation.wrapping_add(1).max(1));
         let index =
             self.sources.borrow_mut().insert(Source { generation, readers: Vec::new(), writers: Vec::new() });
         if index > 0xffff_ffff {
             self.sources.borrow_mut().remove(index);
-            return Err(io::Error::other("green: more than 2^32 descriptors registered with one runtime"));
+            return Err(io::Error::other(
+                "green: more than 2^32 descriptors registered with one runtime; spread the sockets \
+                 over several runtimes",
+            ));
         }
         let key = encode(index, generation);
-        // SAFETY: the contract of this function makes the caller delete the
-        // descriptor from the poller before it is closed.
-        let added = unsafe { self.shared.poller.add_with_mode(fd, Event::all(key), PollMode::Edge) };
+        // SAFETY: `Poller::add_with_mode` requires `fd` to be deleted from
+        // the poller before it is closed. That is this function's own
+        // `# Safety` contract, which the caller upholds: it keeps `fd` open
+        // until it passes the registration returned here to `deregister` or
+        // `deregister_remote`, and both delete `fd` from this poller.
+        let added = unsafe { self.shared.poller.add_with_mode(&fd, Event::all(key), PollMode::Edge) };
         if let Err(err) = added {
             self.sources.borrow_mut().remove(index);
-            return Err(err);
+            return Err(register_error(fd.as_raw_fd(), err));
         }
-        Ok(Registered { key, shared: self.shared.clone() })
+        Ok(Registered { key, fd: fd.as_raw_fd(), shared: self.shared.clone() })
     }
 
-    /// Removes a registration made by this reactor, waking its waiters so
-    /// they retry (and find the descriptor gone).
-    pub(crate) fn deregister(&self, fd: RawFd, registered: &Registered) {
-        delete_from_poller(&self.shared, fd);
+    /// Removes a registration made by this reactor: deletes `fd` from the
+    /// poller and frees the slot, waking its waiters so they retry (and find
+    /// the descriptor gone). `fd` is the descriptor `registered` was made
+    /// for, still open (it is borrowed).
+    pub(crate) fn deregister(&self, fd: BorrowedFd<'_>, registered: Registered) {
+        debug_assert!(Arc::ptr_eq(&registered.shared, &self.shared), "deregistered from another reactor");
+        delete_from_poller(&self.shared, fd, &registered);
         self.free_slot(registered.key);
     }
 
@@ -294,9 +343,14 @@ impl Reactor {
     }
 
     fn free_orphans(&self) {
-        let orphans = match self.shared.orphans.lock() {
-            Ok(mut orphans) if !orphans.is_empty() => std::mem::take(&mut *orphans),
-            _ => return,
+        // The list is only pushed to and taken, so a panic elsewhere while
+        // it was locked cannot have left it half-changed: ignore poisoning.
+        let orphans = {
+            let mut orphans = self.shared.orphans.lock().unwrap_or_else(PoisonError::into_inner);
+            if orphans.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *orphans)
         };
         for key in orphans {
             self.free_slot(key);
@@ -317,20 +371,144 @@ impl Drop for Reactor {
     }
 }
 
-/// Deletes a descriptor from the poller it was registered with, from any
-/// thread; the slab slot is freed by the owning runtime at its next poll.
-pub(crate) fn deregister_remote(fd: RawFd, registered: &Registered) {
-    delete_from_poller(&registered.shared, fd);
-    if let Ok(mut orphans) = registered.shared.orphans.lock() {
-        orphans.push(registered.key);
+/// Deletes `fd` from the poller `registered` belongs to, from any thread;
+/// the slab slot is freed by the owning runtime at its next poll. `fd` is
+/// the descriptor `registered` was made for, still open (it is borrowed).
+pub(crate) fn deregister_remote(fd: BorrowedFd<'_>, registered: Registered) {
+    delete_from_poller(&registered.shared, fd, &registered);
+    registered.shared.orphans.lock().unwrap_or_else(PoisonError::into_inner).push(registered.key);
+}
+
+fn delete_from_poller(shared: &Shared, fd: BorrowedFd<'_>, registered: &Registered) {
+    debug_assert_eq!(fd.as_raw_fd(), registered.fd, "deregistered a different descriptor");
+    // An error here means the descriptor is already gone from the epoll
+    // set; either way there is nothing left to undo.
+    let _ = shared.poller.delete(fd);
+}
+
+/// The error of creating the epoll instance, with advice when a descriptor
+/// limit is the cause (the message follows "cannot create the epoll
+/// instance: ").
+fn poller_error(err: io::Error) -> io::Error {
+    let advice = match err.raw_os_error() {
+        Some(libc::EMFILE) => "; raise the per-process descriptor limit (ulimit -n) or close descriptors",
+        Some(libc::ENFILE) => "; raise the system-wide limit (sysctl fs.file-max) or close descriptors",
+        Some(libc::ENOMEM) => "; free memory",
+        _ => return err,
+    };
+    io::Error::new(err.kind(), format!("{err}{advice}"))
+}
+
+/// The error of adding descriptor `fd` to the epoll instance: what
+/// `epoll_ctl` said, and what to do about it.
+///
+/// `ENOMEM` is returned as it is: it is transient, and callers with a
+/// policy for shortages (the accept loop backs off) recognise it by its
+/// OS error code, which a message would hide.
+fn register_error(fd: RawFd, err: io::Error) -> io::Error {
+    let advice = match err.raw_os_error() {
+        Some(libc::ENOMEM) => return err,
+        Some(libc::ENOSPC) => {
+            "; the per-user limit on descriptors registered with epoll is reached: raise it with \
+             sysctl fs.epoll.max_user_watches, or close sockets"
+        }
+        _ => "",
+    };
+    io::Error::new(
+        err.kind(),
+        format!("green: cannot register descriptor {fd} with the runtime's epoll instance: {err}{advice}"),
+    )
+}
+
+impl Reactor {
+    /// The descriptors in this reactor's epoll set, read from
+    /// `/proc/self/fdinfo` (one `tfd:` line per registered descriptor).
+    #[cfg(test)]
+    pub(crate) fn registered_fds(&self) -> io::Result<Vec<RawFd>> {
+        let epoll = self.shared.poller.as_raw_fd();
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{epoll}"))?;
+        let fds = info
+            .lines()
+            .filter_map(|line| line.strip_prefix("tfd:"))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+            .collect();
+        Ok(fds)
+    }
+
+    /// How many slab slots are in use.
+    #[cfg(test)]
+    pub(crate) fn slots_in_use(&self) -> usize {
+        self.sources.borrow().len()
     }
 }
 
-fn delete_from_poller(shared: &Shared, fd: RawFd) {
-    // SAFETY: the socket that owns `fd` calls this from its destructor,
-    // before it closes the descriptor, so `fd` is open for the call.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    // An error here means the descriptor was never added or is already gone;
-    // either way there is nothing left to undo.
-    let _ = shared.poller.delete(fd);
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    #[test]
+    fn deregister_deletes_the_descriptor_and_frees_its_slot() -> io::Result<()> {
+        let reactor = Reactor::new()?;
+        let own = reactor.registered_fds()?; // the poller's wake-up descriptors
+        let (a, _b) = UnixStream::pair()?;
+        // SAFETY: `register` needs `a` open until the registration is passed
+        // to `deregister`; `a` lives to the end of this function and the
+        // registration is passed to `deregister` two statements below.
+        let registered = unsafe { reactor.register(a.as_fd())? };
+        assert!(reactor.registered_fds()?.contains(&a.as_raw_fd()));
+        reactor.deregister(a.as_fd(), registered);
+        assert_eq!(reactor.registered_fds()?, own);
+        assert_eq!(reactor.slots_in_use(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_remote_deregistration_deletes_at_once_and_frees_the_slot_at_the_next_poll() -> io::Result<()> {
+        let reactor = Reactor::new()?;
+        let own = reactor.registered_fds()?; // the poller's wake-up descriptors
+        let (a, _b) = UnixStream::pair()?;
+        // SAFETY: `register` needs `a` open until the registration is passed
+        // to `deregister_remote`; `a` lives to the end of this function and
+        // the registration is passed on the other thread, which is joined
+        // before `a` is dropped.
+        let registered = unsafe { reactor.register(a.as_fd())? };
+        std::thread::scope(|scope| {
+            scope.spawn(|| deregister_remote(a.as_fd(), registered));
+        });
+        assert_eq!(reactor.registered_fds()?, own);
+        assert_eq!(reactor.slots_in_use(), 1);
+        reactor.poll(Some(Duration::ZERO), &mut Vec::new())?;
+        assert_eq!(reactor.slots_in_use(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_refused_registration_names_the_descriptor_and_frees_its_slot() -> io::Result<()> {
+        let reactor = Reactor::new()?;
+        // epoll refuses regular files (EPERM).
+        let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
+        // SAFETY: `register` needs `file` open until the registration is
+        // deregistered; this one fails, so there is none, and `file` lives
+        // to the end of the function anyway.
+        let err = unsafe { reactor.register(file.as_fd()) }.expect_err("epoll does not take regular files");
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        let message = err.to_string();
+        assert!(message.contains(&format!("cannot register descriptor {}", file.as_raw_fd())), "{message}");
+        assert_eq!(reactor.slots_in_use(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn errors_of_limits_say_which_limit_to_raise() {
+        let full = register_error(7, io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(full.to_string().contains("fs.epoll.max_user_watches"), "{full}");
+        // Kept as the OS error, so that the accept loop backs off.
+        let memory = register_error(7, io::Error::from_raw_os_error(libc::ENOMEM));
+        assert_eq!(memory.raw_os_error(), Some(libc::ENOMEM));
+        let descriptors = poller_error(io::Error::from_raw_os_error(libc::EMFILE));
+        assert!(descriptors.to_string().contains("ulimit -n"), "{descriptors}");
+    }
 }

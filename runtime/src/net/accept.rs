@@ -39,10 +39,10 @@
 //! as it is: the caller asked not to wait.
 
 use std::io;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::net::backoff::Backoff;
+use crate::net::io::FdOwner;
 use crate::net::socket::Socket;
 
 /// How many per-connection failures in a row are retried at once before
@@ -121,7 +121,7 @@ fn shortage_message(err: &io::Error, listener: &str) -> String {
 
 /// Accepts one connection on `socket` with `op`, following the module
 /// documentation. `describe` names the listener in the shortage message.
-pub(crate) fn accept<S: AsFd, T>(
+pub(crate) fn accept<S: FdOwner, T>(
     socket: &Socket<S>,
     log: &ShortageLog,
     describe: impl Fn(&S) -> String,

@@ -12,68 +12,148 @@
 //! `Sync`, like std's). It stays registered with the runtime it first
 //! waited in; waiting on it from a coroutine of a different runtime is an
 //! error that says so (use `try_clone` to get a descriptor of its own).
+//!
+//! # Ownership
+//!
+//! An `IoSource<S>` owns the socket `S` and with it the descriptor. That
+//! is what makes registering with the reactor safe to do from safe code
+//! (an `unsafe` operation: the descriptor must leave the epoll set before
+//! it closes): the descriptor cannot close while the `IoSource` exists, and
+//! the `IoSource` deregisters before it lets the socket go, in `Drop`
+//! (which runs before the fields are dropped) and in `into_inner`. `S` is
+//! an [`FdOwner`], a type that holds one descriptor for its whole life, so
+//! the descriptor deregistered is the one registered.
 
+use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::ptr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cancel;
 use crate::park::WakeReason;
 use crate::reactor::{self, Interest, Reactor, Registered};
-use crate::scheduler::{self, Scheduler};
+use crate::scheduler::Scheduler;
 
-/// Readiness waiting for one descriptor, owned by the socket that owns the
-/// descriptor. Must be dropped before the descriptor is closed (declare it
-/// before the std socket in the struct).
-#[derive(Debug)]
-pub(crate) struct IoSource {
-    /// The descriptor waited on.
-    fd: RawFd,
-    /// The registration with the runtime this socket first waited in.
-    registration: Mutex<Option<Registered>>,
+/// A value that owns one descriptor for its whole life: the `std` socket
+/// types an [`IoSource`] holds.
+///
+/// # Safety
+///
+/// `as_fd` names the same descriptor every time it is called on one value,
+/// and the value closes that descriptor only when it is dropped (or gives
+/// it away by being consumed). [`IoSource`] relies on this to delete from
+/// the poller the descriptor it registered, while it is still open.
+pub(crate) unsafe trait FdOwner: AsFd {}
+
+/// Implements [`FdOwner`] for `std` socket types.
+macro_rules! fd_owner {
+    ($($socket:ty),*) => {
+        $(
+            // SAFETY: each `std` socket type is a wrapper around one
+            // `OwnedFd`, set when the value is created and never replaced
+            // (their API has no way to swap it), and closed by the
+            // `OwnedFd`'s destructor, that is when the socket is dropped or
+            // consumed into another owner; `as_fd` borrows that `OwnedFd`.
+            unsafe impl FdOwner for $socket {}
+        )*
+    };
 }
 
-impl IoSource {
-    /// Readiness for `fd`, which must be in non-blocking mode.
-    pub(crate) fn new(fd: RawFd) -> IoSource {
-        IoSource { fd, registration: Mutex::new(None) }
+fd_owner!(
+    std::net::TcpStream,
+    std::net::TcpListener,
+    std::net::UdpSocket,
+    std::os::unix::net::UnixStream,
+    std::os::unix::net::UnixListener,
+    std::os::unix::net::UnixDatagram
+);
+
+/// A socket with its readiness: the socket `S` (which owns the descriptor)
+/// and its registration with the runtime it first waited in.
+pub(crate) struct IoSource<S: FdOwner> {
+    /// The registration with the runtime this socket first waited in;
+    /// `None` until the first wait inside a coroutine.
+    registration: Mutex<Option<Registered>>,
+    /// The socket. It keeps the descriptor open for as long as the
+    /// registration exists: `Drop` and `into_inner` deregister first.
+    inner: S,
+}
+
+impl<S: FdOwner> IoSource<S> {
+    /// Takes ownership of `inner`, whose descriptor must be in
+    /// non-blocking mode (a blocking one would block the thread in the
+    /// first operation). Registers nothing yet.
+    pub(crate) fn new(inner: S) -> IoSource<S> {
+        IoSource { registration: Mutex::new(None), inner }
+    }
+
+    /// The socket.
+    #[inline]
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Deregisters the descriptor and gives the socket back, still open.
+    pub(crate) fn into_inner(self) -> S {
+        let mut source = ManuallyDrop::new(self);
+        source.deregister();
+        // SAFETY: `ptr::read` makes a bitwise copy, so the field must not be
+        // dropped or used through `source` again. `source` is a
+        // `ManuallyDrop` that this function never drops, so neither
+        // `IoSource::drop` nor the fields' destructors run on it, and this is
+        // the only read of `registration`: the copy is its only owner and is
+        // dropped once, here (it holds `None` after `deregister`).
+        drop(unsafe { ptr::read(&source.registration) });
+        // SAFETY: `ptr::read` makes a bitwise copy, so the field must not be
+        // dropped or used through `source` again. `source` is a
+        // `ManuallyDrop` that this function never drops, so neither
+        // `IoSource::drop` nor the fields' destructors run on it, and this is
+        // the only read of `inner`: the returned socket is its only owner, and
+        // its descriptor is closed once, by whoever drops it.
+        unsafe { ptr::read(&source.inner) }
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for
     /// `interest` in between; gives up with `TimedOut` after `timeout`.
+    #[inline]
     pub(crate) fn io<R>(
         &self,
         interest: Interest,
         timeout: Option<Duration>,
-        mut op: impl FnMut() -> io::Result<R>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
-            match op() {
+            match op(&self.inner) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.wait(interest, deadline)?,
                 result => return result,
             }
         }
     }
 
-    /// Waits until the descriptor may be ready for `interest`.
+    /// Waits until the descriptor may be ready for `interest`: inside a
+    /// coroutine on the runtime's reactor, elsewhere in `poll(2)`.
     ///
     /// # Errors
     ///
     /// `TimedOut` once `deadline` passes; a cancellation error (see
     /// [`crate::is_cancelled`]) if the coroutine is cancelled; an error if
-    /// the socket is registered with another runtime.
+    /// the socket is registered with another runtime, or cannot be
+    /// registered with this one.
     pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-        if !scheduler::in_coroutine() {
-            return poll_blocking(self.fd, interest, deadline);
-        }
-        let reason = Scheduler::with(|s| -> io::Result<WakeReason> {
-            let key = self.key_in(&s.reactor)?;
-            Ok(s.reactor.wait(key, interest, deadline))
-        })
-        .expect("in_coroutine implies a runtime")?;
-        match reason {
+        let parked = Scheduler::with(|s| -> Option<io::Result<WakeReason>> {
+            if !s.has_current() {
+                return None; // the scheduler loop itself, e.g. a destructor at shutdown
+            }
+            Some(self.key_in(&s.reactor).map(|key| s.reactor.wait(key, interest, deadline)))
+        });
+        let Some(parked) = parked.flatten() else {
+            return poll_blocking(self.inner.as_fd(), interest, deadline);
+        };
+        match parked? {
             WakeReason::Ready => Ok(()),
             WakeReason::TimedOut => {
                 Err(io::Error::new(io::ErrorKind::TimedOut, "green: operation timed out"))
@@ -81,9 +161,7 @@ impl IoSource {
             WakeReason::Cancelled => Err(cancel::cancelled_error()),
         }
     }
-}
 
-impl IoSource {
     /// The descriptor's poller key in `reactor`, registering it there on
     /// first use. A registration left by a runtime that has ended is
     /// replaced; one held by a runtime that is still running elsewhere is an
@@ -101,37 +179,65 @@ impl IoSource {
             }
             Some(_) | None => {}
         }
+        let fd = self.inner.as_fd();
         if let Some(stale) = slot.take() {
-            reactor::deregister_remote(self.fd, &stale);
+            reactor::deregister_remote(fd, stale);
         }
-        let registered = reactor.register(self.fd)?;
+        // SAFETY: `register` requires `fd` to stay open until it is passed
+        // with the registration to `deregister` or `deregister_remote`.
+        // `fd` is the descriptor of `self.inner`, an `FdOwner`, which keeps
+        // that one descriptor open until it is dropped. This `IoSource` owns
+        // `inner` and gives it up only in `Drop` and `into_inner`; both first
+        // call `IoSource::deregister`, which passes the registration stored
+        // here, with `inner`'s descriptor, to one of those two functions.
+        let registered = unsafe { reactor.register(fd)? };
         let key = registered.key();
         *slot = Some(registered);
         Ok(key)
     }
-}
 
-impl Drop for IoSource {
-    fn drop(&mut self) {
+    /// Deletes the descriptor from the poller it is registered with, if
+    /// any, while `inner` still holds it open: on the owning runtime's
+    /// thread through its reactor (which frees the slot at once), elsewhere
+    /// through the reactor's thread-safe part.
+    fn deregister(&mut self) {
         let registration = self.registration.get_mut().unwrap_or_else(PoisonError::into_inner).take();
         let Some(registered) = registration else { return };
-        let local = Scheduler::with(|s| {
-            if s.reactor.id() == registered.runtime() {
-                s.reactor.deregister(self.fd, &registered);
-                true
-            } else {
-                false
+        let fd = self.inner.as_fd();
+        let mut registered = Some(registered);
+        Scheduler::with(|s| {
+            if registered.as_ref().is_some_and(|r| r.runtime() == s.reactor.id()) {
+                if let Some(registered) = registered.take() {
+                    s.reactor.deregister(fd, registered);
+                }
             }
         });
-        if local != Some(true) {
-            reactor::deregister_remote(self.fd, &registered);
+        if let Some(registered) = registered {
+            reactor::deregister_remote(fd, registered);
         }
+    }
+}
+
+impl<S: FdOwner> Drop for IoSource<S> {
+    /// Deregisters before `inner` is dropped (fields are dropped after this
+    /// returns), so the descriptor leaves the epoll set while it is open.
+    fn drop(&mut self) {
+        self.deregister();
+    }
+}
+
+impl<S: FdOwner + fmt::Debug> fmt::Debug for IoSource<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IoSource")
+            .field("inner", &self.inner)
+            .field("registration", &self.registration)
+            .finish()
     }
 }
 
 /// Blocks the thread in `poll(2)` until `fd` is ready for `interest` or
 /// `deadline` passes.
-fn poll_blocking(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+fn poll_blocking(fd: BorrowedFd<'_>, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     let events = match interest {
         Interest::Read => libc::POLLIN,
         Interest::Write => libc::POLLOUT,
@@ -148,8 +254,10 @@ fn poll_blocking(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io
                 left.as_millis().saturating_add(1).min(i32::MAX as u128) as i32
             }
         };
-        let mut pollfd = libc::pollfd { fd, events, revents: 0 };
-        // SAFETY: `pollfd` is valid for the call and describes one entry.
+        let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+        // SAFETY: `poll` reads and writes `nfds` = 1 `pollfd` through the
+        // pointer, which points at `pollfd`, a local that outlives the call;
+        // the descriptor in it is open for the call, being borrowed.
         let rc = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
         match rc {
             -1 => {
@@ -161,5 +269,72 @@ fn poll_blocking(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io
             0 => continue, // re-check the deadline
             _ => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::RawFd;
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    /// The descriptors in the running runtime's epoll set.
+    fn registered_fds() -> io::Result<Vec<RawFd>> {
+        Scheduler::with(|s| s.reactor.registered_fds()).expect("called inside a runtime")
+    }
+
+    /// A connected pair, the first end non-blocking and registered with
+    /// the running runtime (through a first wait), and a duplicate of its
+    /// descriptor. The duplicate keeps the socket open when the first end
+    /// closes, so an epoll entry left behind would stay visible.
+    fn registered_pair() -> io::Result<(IoSource<UnixStream>, UnixStream, UnixStream)> {
+        let (a, b) = UnixStream::pair()?;
+        a.set_nonblocking(true)?;
+        let dup = a.try_clone()?;
+        let source = IoSource::new(a);
+        source.wait(Interest::Write, None)?; // writable at once: registers, then returns
+        assert!(registered_fds()?.contains(&source.get_ref().as_raw_fd()));
+        Ok((source, b, dup))
+    }
+
+    #[test]
+    fn dropping_a_source_deletes_its_descriptor_from_the_epoll_set() -> io::Result<()> {
+        crate::run(|| -> io::Result<()> {
+            let (source, _peer, _dup) = registered_pair()?;
+            let fd = source.get_ref().as_raw_fd();
+            drop(source);
+            assert!(!registered_fds()?.contains(&fd), "descriptor {fd} left in the epoll set");
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn into_inner_deregisters_and_hands_back_the_open_socket() -> io::Result<()> {
+        crate::run(|| -> io::Result<()> {
+            let (source, mut peer, _dup) = registered_pair()?;
+            let fd = source.get_ref().as_raw_fd();
+            let mut socket = source.into_inner();
+            assert!(!registered_fds()?.contains(&fd), "descriptor {fd} left in the epoll set");
+            socket.write_all(b"still open")?;
+            let mut buf = [0; 10];
+            peer.read_exact(&mut buf)?;
+            assert_eq!(&buf, b"still open");
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_source_dropped_on_another_thread_leaves_the_epoll_set() -> io::Result<()> {
+        crate::run(|| -> io::Result<()> {
+            let (source, _peer, _dup) = registered_pair()?;
+            let fd = source.get_ref().as_raw_fd();
+            std::thread::spawn(move || drop(source))
+                .join()
+                .map_err(|_| io::Error::other("the dropping thread panicked"))?;
+            assert!(!registered_fds()?.contains(&fd), "descriptor {fd} left in the epoll set");
+            Ok(())
+        })
     }
 }

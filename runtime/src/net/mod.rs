@@ -56,7 +56,13 @@
 //!   by the wait and fail with [`ErrorKind::TimedOut`](std::io::ErrorKind)
 //!   (`std` on Unix says `WouldBlock`). They belong to one handle: a
 //!   `try_clone` starts with a copy and keeps its own, where `std`'s clones
-//!   share theirs.
+//!   share theirs. A timeout over 584 years is no timeout and reads back
+//!   as `None`; `std` does the same from about 290 million years on (e.g.
+//!   for `Duration::MAX`).
+//! * **`set_ttl(u32::MAX)`** fails with `InvalidInput`, like every value
+//!   outside 1..=255; `std` passes it to the kernel as `-1`, which resets
+//!   the default, so the call succeeds and sets 64. The same holds for
+//!   `UdpSocket::set_multicast_ttl_v4` (range 0..=255).
 //! * **`set_nonblocking(true)`** makes an operation return `WouldBlock`
 //!   instead of waiting. It is never needed to keep a thread from
 //!   blocking. Like the timeouts, the mode belongs to one handle.
@@ -88,8 +94,10 @@
 //! One socket type per file (`tcp_listener.rs`, `tcp_stream.rs`, `udp.rs`,
 //! `unix_listener.rs`, `unix_stream.rs`, `unix_datagram.rs`), each a thin
 //! layer over its `std` counterpart wrapped in a `Socket` (`socket.rs`:
-//! timeouts, non-blocking mode, the retry-on-`EAGAIN` loop), which waits
-//! through an `IoSource` (`io.rs`). `accept.rs` is the accept loop and its
+//! timeouts, non-blocking mode, the argument checks `std` lacks), around an
+//! `IoSource` (`io.rs`: owns the `std` socket and its registration with a
+//! reactor, runs the retry-on-`EAGAIN` loop, and deregisters before the
+//! descriptor closes). `accept.rs` is the accept loop and its
 //! descriptor-shortage policy, `backoff.rs` the pause it uses, `sys.rs` the
 //! raw system calls `std` cannot make (a non-blocking connect, `accept4`),
 //! `addr.rs` address resolution, `convert.rs` the conversions to and from
@@ -109,7 +117,6 @@ mod unix_datagram;
 mod unix_listener;
 mod unix_stream;
 
-pub(crate) use io::IoSource;
 pub use tcp_listener::{Incoming, TcpListener};
 pub use tcp_stream::TcpStream;
 pub use udp::UdpSocket;

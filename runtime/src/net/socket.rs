@@ -21,23 +21,19 @@
 //! `try_clone` starts with a copy of the settings and keeps its own.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::net::IoSource;
 use crate::net::backoff::Backoff;
+use crate::net::io::{FdOwner, IoSource};
 use crate::net::sys;
 use crate::reactor::Interest;
 
 /// A non-blocking `std` socket with its readiness, timeouts and mode.
-pub(crate) struct Socket<S: AsFd> {
-    /// Waits for the descriptor's readiness. Declared first so that it is
-    /// dropped (and the descriptor removed from the reactor) before `inner`
-    /// closes the descriptor.
-    source: IoSource,
-    /// The `std` socket; owns the descriptor, which is always `O_NONBLOCK`.
-    inner: S,
+pub(crate) struct Socket<S: FdOwner> {
+    /// The `std` socket (which owns the descriptor, always `O_NONBLOCK`)
+    /// with its registration; it deregisters before the descriptor closes.
+    source: IoSource<S>,
     /// Read timeout in nanoseconds; 0 for none.
     read_timeout: AtomicU64,
     /// Write timeout in nanoseconds; 0 for none.
@@ -47,7 +43,7 @@ pub(crate) struct Socket<S: AsFd> {
     nonblocking: AtomicBool,
 }
 
-impl<S: AsFd> Socket<S> {
+impl<S: FdOwner> Socket<S> {
     /// Wraps `inner`, switching its descriptor to non-blocking mode.
     pub(crate) fn new(inner: S) -> io::Result<Socket<S>> {
         sys::set_nonblocking(inner.as_fd(), true)?;
@@ -57,8 +53,7 @@ impl<S: AsFd> Socket<S> {
     /// Wraps `inner`, whose descriptor is already non-blocking.
     pub(crate) fn from_nonblocking(inner: S) -> Socket<S> {
         Socket {
-            source: IoSource::new(inner.as_fd().as_raw_fd()),
-            inner,
+            source: IoSource::new(inner),
             read_timeout: AtomicU64::new(0),
             write_timeout: AtomicU64::new(0),
             nonblocking: AtomicBool::new(false),
@@ -77,15 +72,15 @@ impl<S: AsFd> Socket<S> {
     }
 
     /// The `std` socket, for options and addresses.
+    #[inline]
     pub(crate) fn get_ref(&self) -> &S {
-        &self.inner
+        self.source.get_ref()
     }
 
-    /// Unwraps the `std` socket, still in non-blocking mode.
+    /// Unwraps the `std` socket, still in non-blocking mode (and no longer
+    /// registered with any reactor).
     pub(crate) fn into_inner(self) -> S {
-        let Socket { source, inner, .. } = self;
-        drop(source); // deregister while the descriptor is still open
-        inner
+        self.source.into_inner()
     }
 
     /// Unwraps the `std` socket and puts it back in blocking mode, as a
@@ -100,7 +95,7 @@ impl<S: AsFd> Socket<S> {
     /// A second handle to the same socket: `clone` duplicates the `std`
     /// socket (the copy shares `O_NONBLOCK`); the settings are copied.
     pub(crate) fn try_clone(&self, clone: impl FnOnce(&S) -> io::Result<S>) -> io::Result<Socket<S>> {
-        let copy = Socket::from_nonblocking(clone(&self.inner)?);
+        let copy = Socket::from_nonblocking(clone(self.get_ref())?);
         copy.read_timeout.store(self.read_timeout.load(Ordering::Relaxed), Ordering::Relaxed);
         copy.write_timeout.store(self.write_timeout.load(Ordering::Relaxed), Ordering::Relaxed);
         copy.nonblocking.store(self.nonblocking.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -112,9 +107,9 @@ impl<S: AsFd> Socket<S> {
     /// most the read timeout.
     pub(crate) fn read_with<R>(&self, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         if self.is_nonblocking() {
-            return op(&self.inner);
+            return op(self.get_ref());
         }
-        self.source.io(Interest::Read, self.read_timeout(), || op(&self.inner))
+        self.source.io(Interest::Read, self.read_timeout(), op)
     }
 
     /// Runs a write-side `op` (write, send) until it does not fail with
@@ -122,9 +117,9 @@ impl<S: AsFd> Socket<S> {
     /// write timeout.
     pub(crate) fn write_with<R>(&self, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         if self.is_nonblocking() {
-            return op(&self.inner);
+            return op(self.get_ref());
         }
-        self.source.io(Interest::Write, self.write_timeout(), || op(&self.inner))
+        self.source.io(Interest::Write, self.write_timeout(), op)
     }
 
     /// Like [`Socket::write_with`], but pauses with [`Backoff`] instead of
@@ -134,7 +129,7 @@ impl<S: AsFd> Socket<S> {
         let deadline = deadline_after(self.write_timeout());
         let mut backoff = Backoff::new();
         loop {
-            match op(&self.inner) {
+            match op(self.get_ref()) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock && !self.is_nonblocking() => {
                     backoff.pause(deadline)?;
                 }
@@ -159,7 +154,8 @@ impl<S: AsFd> Socket<S> {
         self.nonblocking.store(nonblocking, Ordering::Relaxed);
     }
 
-    /// Sets the read timeout; `None` waits forever.
+    /// Sets the read timeout; `None` waits forever, and so does a timeout
+    /// over 584 years (see [`encode_timeout`]).
     ///
     /// # Errors
     ///
@@ -169,7 +165,8 @@ impl<S: AsFd> Socket<S> {
         Ok(())
     }
 
-    /// Sets the write timeout; `None` waits forever.
+    /// Sets the write timeout; `None` waits forever, and so does a timeout
+    /// over 584 years (see [`encode_timeout`]).
     ///
     /// # Errors
     ///
@@ -196,19 +193,100 @@ pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|timeout| Instant::now().checked_add(timeout))
 }
 
-/// Stores a timeout as nanoseconds, 0 meaning none. Timeouts longer than
-/// 584 years are cut to that.
+/// Stores a timeout as nanoseconds, 0 meaning none.
+///
+/// A timeout too long for 64 bits of nanoseconds (over 584 years, e.g.
+/// `Duration::MAX`) is stored as none: it could never expire. `std` reads
+/// `Duration::MAX` back as `None` too (the kernel stores a timeout of more
+/// than about 290 million years as "forever").
+///
+/// # Errors
+///
+/// `InvalidInput` for a zero duration, as `std` does.
 fn encode_timeout(timeout: Option<Duration>) -> io::Result<u64> {
     match timeout {
         None => Ok(0),
         Some(timeout) if timeout.is_zero() => {
             Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"))
         }
-        Some(timeout) => Ok(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)),
+        Some(timeout) => Ok(u64::try_from(timeout.as_nanos()).unwrap_or(0)),
     }
+}
+
+/// The range of values the kernel accepts for a time-to-live option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ttl {
+    /// `IP_TTL`: 1 to 255 hops.
+    Unicast,
+    /// `IP_MULTICAST_TTL`: 0 (this host only) to 255 hops.
+    Multicast,
+}
+
+/// Checks a time-to-live before it is passed to the kernel as a C `int`.
+///
+/// `std` converts the `u32` with `as`, so `u32::MAX` arrives as `-1`, which
+/// the kernel takes as "reset to the default": `set_ttl(u32::MAX)` would
+/// succeed and set 64. Every value outside the range is rejected here
+/// instead, with the error kind the kernel gives the others.
+///
+/// # Errors
+///
+/// `InvalidInput` naming the option and its range.
+pub(crate) fn check_ttl(ttl: u32, kind: Ttl) -> io::Result<u32> {
+    let (option, min) = match kind {
+        Ttl::Unicast => ("IP_TTL", 1),
+        Ttl::Multicast => ("IP_MULTICAST_TTL", 0),
+    };
+    if (min..=255).contains(&ttl) {
+        return Ok(ttl);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{option} must be between {min} and 255 hops, not {ttl} (64 is the usual default)"),
+    ))
 }
 
 /// The inverse of [`encode_timeout`].
 fn decode_timeout(nanos: u64) -> Option<Duration> {
     (nanos != 0).then(|| Duration::from_nanos(nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_trip_and_zero_is_refused() {
+        for timeout in
+            [Duration::from_nanos(1), Duration::from_millis(1500), Duration::from_secs(86_400 * 365)]
+        {
+            assert_eq!(decode_timeout(encode_timeout(Some(timeout)).unwrap()), Some(timeout));
+        }
+        assert_eq!(decode_timeout(encode_timeout(None).unwrap()), None);
+        let err = encode_timeout(Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_timeout_past_64_bits_of_nanoseconds_never_expires() {
+        let longest = Duration::from_nanos(u64::MAX);
+        assert_eq!(decode_timeout(encode_timeout(Some(longest)).unwrap()), Some(longest));
+        for endless in [longest + Duration::from_nanos(1), Duration::from_secs(u64::MAX), Duration::MAX] {
+            assert_eq!(decode_timeout(encode_timeout(Some(endless)).unwrap()), None, "{endless:?}");
+        }
+    }
+
+    #[test]
+    fn ttls_outside_the_kernel_range_are_refused_not_wrapped() {
+        assert_eq!(check_ttl(1, Ttl::Unicast).unwrap(), 1);
+        assert_eq!(check_ttl(255, Ttl::Unicast).unwrap(), 255);
+        assert_eq!(check_ttl(0, Ttl::Multicast).unwrap(), 0);
+        for (ttl, kind) in
+            [(0, Ttl::Unicast), (256, Ttl::Unicast), (u32::MAX, Ttl::Unicast), (u32::MAX, Ttl::Multicast)]
+        {
+            let err = check_ttl(ttl, kind).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains(&ttl.to_string()), "{err}");
+        }
+    }
 }

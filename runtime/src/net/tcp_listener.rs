@@ -9,7 +9,7 @@ use crate::net::TcpStream;
 use crate::net::accept::{self, ShortageLog};
 use crate::net::addr;
 use crate::net::convert::socket_conversions;
-use crate::net::socket::Socket;
+use crate::net::socket::{self, Socket, Ttl};
 use crate::net::sys::{self, RawAddr};
 
 /// A TCP socket server, listening for connections.
@@ -125,8 +125,13 @@ impl TcpListener {
 
     /// Sets `IP_TTL`, the time-to-live of packets sent from accepted
     /// sockets.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a `ttl` outside 1..=255, also for `u32::MAX`,
+    /// which `std` passes on as `-1` and so resets the default instead.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.socket.get_ref().set_ttl(ttl)
+        self.socket.get_ref().set_ttl(socket::check_ttl(ttl, Ttl::Unicast)?)
     }
 
     /// Gets `IP_TTL`; see [`set_ttl`](TcpListener::set_ttl).

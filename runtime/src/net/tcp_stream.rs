@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::addr;
 use crate::net::convert::socket_conversions;
-use crate::net::socket::{self, Socket};
+use crate::net::socket::{self, Socket, Ttl};
 use crate::net::sys::{self, Connect, RawAddr};
 use crate::reactor::Interest;
 
@@ -42,7 +42,10 @@ use crate::reactor::Interest;
 /// write call; when one expires the call fails with
 /// [`io::ErrorKind::TimedOut`] (where `std` on Unix reports `WouldBlock`).
 /// The timeouts belong to this handle: a [`try_clone`](TcpStream::try_clone)
-/// starts with a copy and then keeps its own.
+/// starts with a copy and then keeps its own. As with `std`, a zero
+/// timeout is refused with `InvalidInput`. One too long to ever expire
+/// (over 584 years, e.g. `Duration::MAX`) means no timeout and reads back
+/// as `None`, as `std` reads back `Duration::MAX`.
 ///
 /// # Examples
 ///
@@ -185,8 +188,13 @@ impl TcpStream {
     }
 
     /// Sets `IP_TTL`, the time-to-live of outgoing packets.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a `ttl` outside 1..=255, also for `u32::MAX`,
+    /// which `std` passes on as `-1` and so resets the default instead.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.socket.get_ref().set_ttl(ttl)
+        self.socket.get_ref().set_ttl(socket::check_ttl(ttl, Ttl::Unicast)?)
     }
 
     /// Gets `IP_TTL`.

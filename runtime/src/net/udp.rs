@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::net::addr;
 use crate::net::convert::socket_conversions;
-use crate::net::socket::Socket;
+use crate::net::socket::{self, Socket, Ttl};
 
 /// A UDP socket.
 ///
@@ -112,8 +112,13 @@ impl UdpSocket {
     }
 
     /// Sets `IP_TTL`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a `ttl` outside 1..=255, also for `u32::MAX`,
+    /// which `std` passes on as `-1` and so resets the default instead.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.socket.get_ref().set_ttl(ttl)
+        self.socket.get_ref().set_ttl(socket::check_ttl(ttl, Ttl::Unicast)?)
     }
 
     /// Gets `IP_TTL`.
@@ -164,9 +169,14 @@ impl UdpSocket {
         self.socket.get_ref().multicast_loop_v4()
     }
 
-    /// Sets `IP_MULTICAST_TTL`.
+    /// Sets `IP_MULTICAST_TTL` (0 keeps multicast datagrams on this host).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a `ttl` over 255, also for `u32::MAX`, which
+    /// `std` passes on as `-1` and so resets the default instead.
     pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
-        self.socket.get_ref().set_multicast_ttl_v4(ttl)
+        self.socket.get_ref().set_multicast_ttl_v4(socket::check_ttl(ttl, Ttl::Multicast)?)
     }
 
     /// Gets `IP_MULTICAST_TTL`.

@@ -36,7 +36,10 @@ pub(crate) struct SpinLock<T> {
 // them, which `T: Send` allows (the same bound as `std::sync::Mutex`).
 unsafe impl<T: Send> Sync for SpinLock<T> {}
 
-// SAFETY: owning the lock is owning the `T` in it.
+// SAFETY: the lock holds its `T` by value, and a guard borrows the lock,
+// so no guard can outlive a move of the lock to another thread: moving the
+// lock moves the `T` and nothing else, which `T: Send` allows (the same
+// bound as `std::sync::Mutex`).
 unsafe impl<T: Send> Send for SpinLock<T> {}
 
 /// Access to the value of a locked [`SpinLock`]; unlocks on drop.
@@ -83,16 +86,22 @@ impl<T> Deref for SpinGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: the guard exists only while `locked` is held by it, so no
-        // other reference to the value exists.
+        // SAFETY: a guard is made only by `lock`, after it set `locked`, and
+        // clears `locked` only when dropped, so while this guard lives no
+        // other guard exists and the only references to the value are those
+        // made through this guard: a shared one here, which borrows the guard
+        // and so cannot coexist with a `&mut` from `deref_mut`.
         unsafe { &*self.lock.value.get() }
     }
 }
 
 impl<T> DerefMut for SpinGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`, and `&mut self` makes this the only access
-        // through the guard.
+        // SAFETY: a guard is made only by `lock`, after it set `locked`, and
+        // clears `locked` only when dropped, so while this guard lives no
+        // other guard exists and every reference to the value is made
+        // through this guard; the `&mut` made here borrows the guard
+        // mutably, so no other reference made through it is alive.
         unsafe { &mut *self.lock.value.get() }
     }
 }
