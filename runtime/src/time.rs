@@ -11,6 +11,13 @@ use crate::scheduler::{self, Scheduler};
 /// Only the coroutine sleeps; the thread runs others meanwhile. On a plain
 /// thread (outside a runtime) this is [`std::thread::sleep`].
 ///
+/// A duration too long to have a deadline (`Instant::now() + duration`
+/// does not fit in an [`Instant`]; `Duration::MAX`, for one) means for
+/// ever: the coroutine sleeps until it is cancelled, and a plain thread
+/// for good, as with `std::thread::sleep`. No deadline is computed that
+/// could overflow. (A coroutine that sleeps for ever while nothing else on
+/// its runtime can ever run is a deadlock, and reported as one.)
+///
 /// # Errors
 ///
 /// [`Cancelled`] if the coroutine is cancelled before the time is up (by
@@ -60,6 +67,7 @@ pub fn sleep_until(deadline: Instant) -> Result<(), Cancelled> {
     }
 }
 
+/// Sleeps until the coroutine is cancelled; a plain thread never wakes.
 fn sleep_forever() -> Result<(), Cancelled> {
     if !scheduler::in_coroutine() {
         loop {

@@ -116,7 +116,9 @@
 //! Not guaranteed: the order among parties that are *running* (not parked)
 //! and race for the lock; that is the std mutex's business.
 //!
-//! **Timeouts and cancellation** use the other half of the claim: a waiter
+//! **Timeouts and cancellation** use the other half of the claim (a
+//! timeout too long to have a deadline, such as `Duration::MAX`, waits
+//! without one, as `std::sync::mpsc`'s `recv_timeout` does): a waiter
 //! whose deadline passes (or whose coroutine is cancelled) *abandons*
 //! itself, with the same compare-and-swap. If it wins, no notifier can
 //! claim it any more, so nothing happened: it removes its entry, takes its
@@ -175,6 +177,10 @@ pub use sender::Sender;
 
 /// Makes a channel that buffers up to `capacity` messages; a send waits
 /// while the buffer is full. `bounded(0)` is a [`rendezvous`] channel.
+///
+/// The buffer grows as messages come, up to `capacity`: nothing is
+/// allocated up front, so any capacity (`usize::MAX` included, which is
+/// then as good as unbounded) costs nothing until it is used.
 ///
 /// ```
 /// let (tx, rx) = green::channel::bounded(2);

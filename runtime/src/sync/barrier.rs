@@ -37,7 +37,8 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::wait_error::{WaitError, deadline_after};
+use super::queue::deadline_after;
+use super::wait_error::WaitError;
 use super::waiter::{Outcome, WaitQueue, Waiter, WaiterHandle};
 
 /// The token a trip claims waiters with.
@@ -109,7 +110,10 @@ impl BarrierWaitResult {
 
 impl Barrier {
     /// A barrier for `n` parties. `Barrier::new(0)` behaves like
-    /// `Barrier::new(1)`, as with `std::sync::Barrier`: nobody waits.
+    /// `Barrier::new(1)`, as with `std::sync::Barrier`: nobody waits. Any
+    /// `n` is accepted, as by `std`; one larger than the parties that can
+    /// ever wait at once (`usize::MAX`) never trips, and its waits end only
+    /// by timeout or cancellation.
     pub fn new(n: usize) -> Barrier {
         Barrier { n: n.max(1), state: Mutex::new(State::default()) }
     }
@@ -147,6 +151,7 @@ impl Barrier {
     fn wait_until(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult, WaitError> {
         let arrival = {
             let mut state = self.lock();
+            // Cannot overflow: `arrived < n <= usize::MAX` between calls.
             state.arrived += 1;
             if state.arrived >= self.n {
                 state.arrived = 0;
@@ -214,6 +219,7 @@ impl Arrival<'_> {
         if state.generation != self.generation {
             return false;
         }
+        // At least this party arrived in this generation.
         state.arrived -= 1;
         state.waiters.remove(&self.waiter);
         true

@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::wait_error::{WaitError, deadline_after};
+use super::queue::deadline_after;
+use super::wait_error::WaitError;
 use super::waiter::{Outcome, WaitQueue, Waiter, WaiterHandle};
 
 /// The token `set` claims waiters with.

@@ -18,7 +18,9 @@
 //! * **Hand-off, FIFO.** A release hands the lock (the permits) to the
 //!   oldest waiter before waking it, so a newcomer never overtakes a
 //!   parked waiter, and no waiter starves.
-//! * **Every wait can end early.** Each has a `_timeout` variant, and a
+//! * **Every wait can end early.** Each has a `_timeout` variant (a
+//!   timeout too long to have a deadline, such as `Duration::MAX`, waits
+//!   without one, as `std`'s `Condvar::wait_timeout` does), and a
 //!   coroutine's wait fails when the coroutine is cancelled
 //!   (`JoinHandle::cancel`, a `green::timeout` scope, the runtime's
 //!   shutdown). That is why the locks' blocking methods return
@@ -36,6 +38,18 @@
 //!
 //! A coroutine may hold a guard across a park (a sleep, a read): it never
 //! changes threads. Guards are `!Send`, like `std`'s.
+//!
+//! # Numbers
+//!
+//! No count wraps. A wait that could never succeed fails up front instead
+//! of queueing: [`Semaphore::acquire_many`] of more than
+//! [`Semaphore::MAX_PERMITS`] returns [`AcquireError::TooManyPermits`] at
+//! once. Limits that only leaked guards can reach panic, with a message
+//! that names them, before anything changes, as `std`'s do:
+//! [`Semaphore::add_permits`] past `MAX_PERMITS` (counting held permits,
+//! so that releasing one never can), [`RwLock::read`] past 2^62 - 2
+//! readers (where `try_read` returns `WouldBlock`). `Barrier::new(0)`
+//! behaves as `Barrier::new(1)`, as `std`'s does.
 //!
 //! Caveats:
 //!

@@ -38,7 +38,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use super::wait_error::{WaitError, deadline_after};
+use super::queue::deadline_after;
+use super::wait_error::WaitError;
 use super::waiter::{Entry, Outcome, WaitQueue, Waiter, WaiterHandle};
 use crate::task::TaskId;
 

@@ -39,6 +39,16 @@
 //! holder: the word is updated before the waiter is woken), and repeats.
 //! When nobody is left waiting it clears `QUEUED`.
 //!
+//! # Reader count
+//!
+//! At most `MAX_READERS` (2^62 - 2 on 64-bit targets) read guards may be
+//! alive at once, which only leaked guards (`mem::forget`) can reach. At
+//! that count the reader fast path refuses (so `try_read` returns
+//! `WouldBlock`, as `std`'s does), `read` panics before it queues (as
+//! `std`'s does, `LockResult` having no room for it), and `grant` lets no
+//! queued reader in: one that queued below the count waits until every
+//! reader has left. The word therefore never overflows.
+//!
 //! # Interrupted waits
 //!
 //! A waiter that gives up (timeout, cancellation, or its coroutine unwound
@@ -67,7 +77,9 @@ const WRITER: usize = 1;
 const QUEUED: usize = 2;
 /// One reader holding the lock (the count lives above the two flags).
 const READER: usize = 4;
-/// Beyond this many readers `read` panics rather than overflow.
+/// The most readers that may hold the lock at once (see "Reader count" in
+/// the module docs). One less than the word could count, so the check is a
+/// plain comparison.
 const MAX_READERS: usize = usize::MAX / READER - 1;
 
 /// The token a waiter is claimed with: "you hold the lock now".
@@ -244,22 +256,30 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// # Panics
     ///
-    /// If the number of readers would overflow.
+    /// If the lock is already held by the most readers it can count
+    /// (2^62 - 2 on 64-bit targets: only read guards leaked with
+    /// `mem::forget` get there).
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         self.read_until(None)
     }
 
-    /// Like [`RwLock::read`], but gives up once `timeout` has elapsed.
+    /// Like [`RwLock::read`], but gives up once `timeout` has elapsed. A
+    /// timeout too long to have a deadline (such as `Duration::MAX`) waits
+    /// without one.
     ///
     /// # Errors
     ///
     /// As [`RwLock::read`], and [`LockError::TimedOut`].
+    ///
+    /// # Panics
+    ///
+    /// As [`RwLock::read`].
     pub fn read_timeout(&self, timeout: Duration) -> LockResult<RwLockReadGuard<'_, T>> {
         self.read_until(deadline_after(timeout))
     }
 
-    /// Locks for reading if that needs no wait: no writer holds the lock
-    /// and nobody waits.
+    /// Locks for reading if that needs no wait: no writer holds the lock,
+    /// nobody waits, and fewer readers than the most it can count hold it.
     ///
     /// # Errors
     ///
@@ -285,7 +305,9 @@ impl<T: ?Sized> RwLock<T> {
         self.write_until(None)
     }
 
-    /// Like [`RwLock::write`], but gives up once `timeout` has elapsed.
+    /// Like [`RwLock::write`], but gives up once `timeout` has elapsed. A
+    /// timeout too long to have a deadline (such as `Duration::MAX`) waits
+    /// without one.
     ///
     /// # Errors
     ///
@@ -369,10 +391,9 @@ impl<T: ?Sized> RwLock<T> {
             Access::Read => {
                 let mut state = self.state.load(Ordering::Relaxed);
                 loop {
-                    if state & (WRITER | QUEUED) != 0 {
+                    if state & (WRITER | QUEUED) != 0 || state / READER >= MAX_READERS {
                         return false;
                     }
-                    assert!(state / READER < MAX_READERS, "green::sync::RwLock: too many readers");
                     match self.state.compare_exchange_weak(
                         state,
                         state + READER,
@@ -391,6 +412,10 @@ impl<T: ?Sized> RwLock<T> {
         let mut queue = self.waiters.lock();
         if self.try_acquire(access) {
             return Outcome::Claimed(GRANTED);
+        }
+        if access == Access::Read && self.state.load(Ordering::Relaxed) / READER >= MAX_READERS {
+            drop(queue);
+            too_many_readers();
         }
         // From here no reader gets in by the fast path. If the holders left
         // between the failed attempt and this flag, nobody would hand the
@@ -419,7 +444,7 @@ impl<T: ?Sized> RwLock<T> {
             // comes here after us.
             let state = self.state.load(Ordering::Acquire);
             let (fits, unit) = match front.access {
-                Access::Read => (state & WRITER == 0, READER),
+                Access::Read => (state & WRITER == 0 && state / READER < MAX_READERS, READER),
                 Access::Write => (state & !QUEUED == 0, WRITER),
             };
             if !fits {
@@ -461,6 +486,16 @@ impl<T: ?Sized> RwLock<T> {
         drop(queue);
         woken.wake();
     }
+}
+
+/// `read` found the lock held by `MAX_READERS` readers.
+#[cold]
+#[track_caller]
+fn too_many_readers() -> ! {
+    panic!(
+        "green::sync::RwLock::read: the lock is held by {MAX_READERS} readers, the most it can count; \
+         read guards are being leaked (mem::forget?)"
+    )
 }
 
 /// Removes the front entry, which the caller has just claimed under the
@@ -599,5 +634,74 @@ impl<T: Default> Default for RwLock<T> {
 impl<T> From<T> for RwLock<T> {
     fn from(value: T) -> RwLock<T> {
         RwLock::new(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::panic::{self, AssertUnwindSafe};
+    use std::rc::Rc;
+
+    use super::*;
+
+    #[test]
+    fn at_the_most_readers_try_read_would_block_and_read_panics_with_nothing_changed() {
+        let lock = RwLock::new(());
+        // As if that many read guards had been leaked.
+        lock.state.store(MAX_READERS * READER, Ordering::SeqCst);
+        assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)), "as std's try_read");
+        let panicked = panic::catch_unwind(AssertUnwindSafe(|| lock.read().map(drop))).unwrap_err();
+        let message = panicked.downcast_ref::<String>().map_or("", String::as_str);
+        assert!(message.contains("most it can count") && message.contains("mem::forget"), "{message}");
+        assert_eq!(lock.state.load(Ordering::SeqCst), MAX_READERS * READER, "nothing changed or queued");
+        // One reader leaves: there is room for one more.
+        lock.state.store((MAX_READERS - 1) * READER, Ordering::SeqCst);
+        let guard = lock.try_read().expect("one below the most");
+        assert_eq!(lock.state.load(Ordering::SeqCst), MAX_READERS * READER);
+        drop(guard);
+        assert_eq!(lock.state.load(Ordering::SeqCst), (MAX_READERS - 1) * READER);
+    }
+
+    #[test]
+    fn a_hand_off_lets_readers_in_only_up_to_the_most_it_can_count() {
+        crate::run(|| {
+            let lock = Rc::new(RwLock::new(()));
+            // One reader short of the most, as if the guards had been leaked.
+            lock.state.store((MAX_READERS - 1) * READER, Ordering::SeqCst);
+            let writer = {
+                let lock = lock.clone();
+                crate::spawn(move || lock.write().map(drop).is_ok())
+            };
+            crate::yield_now(); // the writer queues behind the readers
+            let entered = Rc::new(Cell::new(0));
+            let readers: Vec<_> = (0..3)
+                .map(|_| {
+                    let (lock, entered) = (lock.clone(), entered.clone());
+                    crate::spawn(move || {
+                        let guard = lock.read().ok()?;
+                        entered.set(entered.get() + 1);
+                        std::mem::forget(guard);
+                        Some(())
+                    })
+                })
+                .collect();
+            crate::yield_now(); // the readers queue behind the writer
+            assert_eq!(entered.get(), 0);
+            // The writer gives up: the readers behind it are handed the lock,
+            // but only one fits.
+            writer.cancel();
+            assert_eq!(writer.join().ok(), Some(false));
+            crate::yield_now();
+            assert_eq!(entered.get(), 1, "one reader up to the most; the others wait");
+            assert_eq!(lock.state.load(Ordering::SeqCst), (MAX_READERS * READER) | QUEUED, "no overflow");
+            let mut readers = readers.into_iter();
+            assert_eq!(readers.next().map(|first| first.join().ok()), Some(Some(Some(()))));
+            for reader in readers {
+                reader.cancel();
+                assert_eq!(reader.join().ok(), Some(None), "still waiting when cancelled");
+            }
+            assert_eq!(lock.state.load(Ordering::SeqCst), MAX_READERS * READER, "nobody waits any more");
+        });
     }
 }

@@ -27,7 +27,27 @@
 //! behind it, even acquirers that would fit in what is available: without
 //! that, a stream of small acquirers could starve a large one forever.
 //! (tokio's semaphore does the same.) The price: permits may sit unused
-//! while the large waiter waits for the rest.
+//! while the large waiter waits for the rest. A waiter that could never be
+//! met would hold everyone behind it back for ever; none is let in the
+//! queue (see "Limits").
+//!
+//! # Limits: what can ever be met
+//!
+//! A semaphore has at most [`Semaphore::MAX_PERMITS`] permits in all:
+//! available ones and held ones. `total` counts them; only `new`,
+//! `add_permits`, `forget_permits` and a forgotten permit change it, never
+//! an acquire or a release, so the fast paths do not touch it. Because the
+//! total never exceeds the maximum, a release (a permit's drop) can never
+//! overflow the word: the one check is in `add_permits`, which panics, with
+//! nothing changed, if the total would exceed it (as `std`'s arithmetic
+//! panics on overflow, and as tokio's semaphore does).
+//!
+//! A request for more than `MAX_PERMITS` can therefore never be met: it
+//! fails at once with `TooManyPermits` and never queues, so it holds back
+//! nobody. Any other request can be met some day (`add_permits` may bring
+//! the permits), and waits. A request for no permits needs nothing and
+//! takes nothing: it succeeds at once (unless the semaphore is closed),
+//! even while others wait, since it overtakes nobody.
 //!
 //! # Closing
 //!
@@ -115,7 +135,18 @@ impl Entry for Waiting {
 /// First come, first served, counting permits: a waiter for many permits
 /// at the head of the queue holds back later acquirers, even small ones
 /// that would fit (so it is never starved), and `try_acquire` fails while
-/// anyone waits.
+/// anyone waits. Only a request that can be met some day waits: one for
+/// more than [`Semaphore::MAX_PERMITS`] fails at once
+/// ([`AcquireError::TooManyPermits`]), and one for no permits succeeds at
+/// once.
+///
+/// # Limits
+///
+/// A semaphore has at most [`Semaphore::MAX_PERMITS`] permits in all,
+/// available and held: [`Semaphore::new`] and [`Semaphore::add_permits`]
+/// panic beyond that (before changing anything), so that releasing a
+/// permit never can. [`SemaphorePermit::forget`] and
+/// [`Semaphore::forget_permits`] make room again.
 ///
 /// # Timeouts, cancellation, closing
 ///
@@ -134,6 +165,12 @@ impl Entry for Waiting {
 pub struct Semaphore {
     /// Available permits, `QUEUED` and `CLOSED` (see the module docs).
     state: AtomicUsize,
+    /// Permits the semaphore has in all, available or held: at most
+    /// [`Semaphore::MAX_PERMITS`], which is what keeps a release from
+    /// overflowing `state` (see "Limits" in the module docs). Changed by
+    /// `add_permits`, `forget_permits` and [`SemaphorePermit::forget`]
+    /// only.
+    total: AtomicUsize,
     /// Waiting acquirers, oldest first.
     waiters: Queue<Waiting>,
 }
@@ -160,6 +197,19 @@ pub enum AcquireError {
     /// The waiting coroutine was cancelled first (a cancel request, the
     /// deadline of a `green::timeout` scope, or the runtime's shutdown).
     Cancelled,
+    /// More permits were asked for than any semaphore can ever hold (more
+    /// than [`Semaphore::MAX_PERMITS`]): the request could never be met,
+    /// so it fails at once instead of waiting, and holds back nobody.
+    ///
+    /// ```
+    /// use green::sync::{AcquireError, Semaphore};
+    ///
+    /// let semaphore = Semaphore::new(1);
+    /// let impossible = semaphore.acquire_many(Semaphore::MAX_PERMITS + 1);
+    /// assert_eq!(impossible.unwrap_err(), AcquireError::TooManyPermits);
+    /// assert_eq!(semaphore.acquire().map(|permit| permit.num_permits()), Ok(1));
+    /// ```
+    TooManyPermits,
 }
 
 /// Why `try_acquire` failed.
@@ -169,10 +219,22 @@ pub enum TryAcquireError {
     Closed,
     /// Not enough permits are available, or others wait before the caller.
     NoPermits,
+    /// More permits were asked for than any semaphore can ever hold (more
+    /// than [`Semaphore::MAX_PERMITS`]): no retry can succeed.
+    ///
+    /// ```
+    /// use green::sync::{Semaphore, TryAcquireError};
+    ///
+    /// let semaphore = Semaphore::new(Semaphore::MAX_PERMITS);
+    /// let impossible = semaphore.try_acquire_many(usize::MAX);
+    /// assert_eq!(impossible.unwrap_err(), TryAcquireError::TooManyPermits);
+    /// ```
+    TooManyPermits,
 }
 
 impl Semaphore {
-    /// The most permits a semaphore can hold.
+    /// The most permits a semaphore can have in all, available and held
+    /// together (`usize::MAX / 4`: the count shares a word with two flags).
     pub const MAX_PERMITS: usize = usize::MAX / PERMIT;
 
     /// A semaphore with `permits` available.
@@ -181,8 +243,16 @@ impl Semaphore {
     ///
     /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
     pub const fn new(permits: usize) -> Semaphore {
-        assert!(permits <= Semaphore::MAX_PERMITS, "green::sync::Semaphore: more than MAX_PERMITS permits");
-        Semaphore { state: AtomicUsize::new(permits * PERMIT), waiters: Queue::new() }
+        assert!(
+            permits <= Semaphore::MAX_PERMITS,
+            "green::sync::Semaphore::new: more permits than Semaphore::MAX_PERMITS (usize::MAX / 4); \
+             ask for at most that many"
+        );
+        Semaphore {
+            state: AtomicUsize::new(permits * PERMIT),
+            total: AtomicUsize::new(permits),
+            waiters: Queue::new(),
+        }
     }
 
     /// Acquires one permit, waiting until it is available.
@@ -191,25 +261,42 @@ impl Semaphore {
     ///
     /// [`AcquireError::Closed`] if the semaphore is or gets closed;
     /// [`AcquireError::Cancelled`] if the calling coroutine is cancelled
-    /// while it waits.
+    /// while it waits. (The `_many` methods may also fail with
+    /// [`AcquireError::TooManyPermits`].)
     pub fn acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
         self.acquire_until(1, None)
     }
 
     /// Acquires `n` permits at once, waiting until they are available. The
     /// waiter keeps its place in the queue while permits trickle in, and
-    /// holds back everyone behind it. (A request for more than
-    /// [`Semaphore::MAX_PERMITS`] can never be met: it waits until it is
-    /// closed, cancelled or times out.)
+    /// holds back everyone behind it.
+    ///
+    /// `n` may exceed the permits the semaphore has now (it waits for
+    /// [`Semaphore::add_permits`] to bring the rest), but not
+    /// [`Semaphore::MAX_PERMITS`], which no semaphore can ever have: such a
+    /// request fails at once. `n == 0` succeeds at once, even while others
+    /// wait (it takes nothing from them).
+    ///
+    /// ```
+    /// use green::sync::{AcquireError, Semaphore};
+    ///
+    /// let semaphore = Semaphore::new(2);
+    /// assert_eq!(semaphore.acquire_many(2).map(|permits| permits.num_permits()), Ok(2));
+    /// assert_eq!(semaphore.acquire_many(usize::MAX).unwrap_err(), AcquireError::TooManyPermits);
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`Semaphore::acquire`].
+    /// As [`Semaphore::acquire`], and [`AcquireError::TooManyPermits`] if
+    /// `n` exceeds [`Semaphore::MAX_PERMITS`] (unless the semaphore is
+    /// closed: then [`AcquireError::Closed`]).
     pub fn acquire_many(&self, n: usize) -> Result<SemaphorePermit<'_>, AcquireError> {
         self.acquire_until(n, None)
     }
 
     /// Like [`Semaphore::acquire`], giving up once `timeout` has elapsed.
+    /// A timeout too long to have a deadline (such as `Duration::MAX`)
+    /// waits without one.
     ///
     /// # Errors
     ///
@@ -223,7 +310,7 @@ impl Semaphore {
     ///
     /// # Errors
     ///
-    /// As [`Semaphore::acquire`], and [`AcquireError::TimedOut`].
+    /// As [`Semaphore::acquire_many`], and [`AcquireError::TimedOut`].
     pub fn acquire_many_timeout(
         &self,
         n: usize,
@@ -242,23 +329,91 @@ impl Semaphore {
         self.try_acquire_many(1)
     }
 
-    /// Takes `n` permits if that needs no wait.
+    /// Takes `n` permits if that needs no wait. `n == 0` needs none, even
+    /// while others wait.
     ///
     /// # Errors
     ///
-    /// As [`Semaphore::try_acquire`].
+    /// As [`Semaphore::try_acquire`], and
+    /// [`TryAcquireError::TooManyPermits`] if `n` exceeds
+    /// [`Semaphore::MAX_PERMITS`] (unless the semaphore is closed).
     pub fn try_acquire_many(&self, n: usize) -> Result<SemaphorePermit<'_>, TryAcquireError> {
-        self.try_take(n)?;
+        if let Err(err) = self.try_take(n) {
+            try_take_failed(n, err)?;
+        }
         Ok(SemaphorePermit { semaphore: self, permits: n })
     }
 
     /// Adds `n` permits, handing them to waiters in order.
     ///
+    /// ```
+    /// use green::sync::Semaphore;
+    ///
+    /// let semaphore = Semaphore::new(0);
+    /// semaphore.add_permits(3);
+    /// assert_eq!(semaphore.available_permits(), 3);
+    /// ```
+    ///
     /// # Panics
     ///
-    /// If the total would exceed [`Semaphore::MAX_PERMITS`].
+    /// If the semaphore would then have more than
+    /// [`Semaphore::MAX_PERMITS`] in all, counting the permits that are
+    /// held as well as those available. Nothing is added then: the check
+    /// comes first, and the semaphore stays as it was.
     pub fn add_permits(&self, n: usize) {
+        let mut total = self.total.load(Ordering::Relaxed);
+        loop {
+            let Some(more) = total.checked_add(n).filter(|&more| more <= Semaphore::MAX_PERMITS) else {
+                too_many_added(total, n);
+            };
+            // Acquire-release: a permit forgotten before this (its count
+            // taken out of `total`) was taken out of `state` before that,
+            // so `state` plus the held permits never exceeds `total`.
+            match self.total.compare_exchange_weak(total, more, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => total = actual,
+            }
+        }
         self.release(n);
+    }
+
+    /// Removes up to `n` of the available permits for good, and returns
+    /// how many it removed: fewer than `n` (down to none) if fewer are
+    /// available. Permits that are held are not touched; waiters keep
+    /// waiting for permits to come back or be added.
+    ///
+    /// ```
+    /// use green::sync::Semaphore;
+    ///
+    /// let semaphore = Semaphore::new(3);
+    /// let held = semaphore.acquire().unwrap();
+    /// assert_eq!(semaphore.forget_permits(10), 2, "only the two available ones");
+    /// drop(held);
+    /// assert_eq!(semaphore.available_permits(), 1);
+    /// ```
+    pub fn forget_permits(&self, n: usize) -> usize {
+        // Under the queue lock: `grant` counts on nobody but a release
+        // changing the word while it holds that lock.
+        let _queue = self.waiters.lock();
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let forgotten = n.min(state / PERMIT);
+            if forgotten == 0 {
+                return 0;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state - forgotten * PERMIT,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.total.fetch_sub(forgotten, Ordering::AcqRel);
+                    return forgotten;
+                }
+                Err(actual) => state = actual,
+            }
+        }
     }
 
     /// Permits available now (while others may be changing it).
@@ -296,8 +451,9 @@ impl Semaphore {
     ) -> Result<SemaphorePermit<'_>, AcquireError> {
         match self.try_take(n) {
             Ok(()) => {}
-            Err(TryAcquireError::Closed) => return Err(AcquireError::Closed),
             Err(TryAcquireError::NoPermits) => self.acquire_contended(n, deadline)?,
+            // The fast path fails with `Closed` or `NoPermits` only.
+            Err(_) => return Err(AcquireError::Closed),
         }
         Ok(SemaphorePermit { semaphore: self, permits: n })
     }
@@ -325,11 +481,21 @@ impl Semaphore {
     }
 
     fn acquire_contended(&self, n: usize, deadline: Option<Instant>) -> Result<(), AcquireError> {
+        // Off the fast path, the requests that must not queue (see "Limits"
+        // in the module docs): one that needs nothing overtakes nobody, and
+        // one that could never be met would hold back everyone behind it.
+        if n == 0 {
+            return Ok(());
+        }
+        if n > Semaphore::MAX_PERMITS {
+            return Err(AcquireError::TooManyPermits);
+        }
         let mut queue = self.waiters.lock();
         match self.try_take(n) {
             Ok(()) => return Ok(()),
-            Err(TryAcquireError::Closed) => return Err(AcquireError::Closed),
             Err(TryAcquireError::NoPermits) => {}
+            // The fast path fails with `Closed` or `NoPermits` only.
+            Err(_) => return Err(AcquireError::Closed),
         }
         // From here nobody takes permits by the fast path. If permits came
         // back between the failed attempt and this flag, nobody would hand
@@ -344,23 +510,15 @@ impl Semaphore {
         Queued { semaphore: self, waiter, permits: n, settled: false }.wait(deadline)
     }
 
-    /// Gives `n` permits back and hands them on.
+    /// Gives `n` permits back and hands them on. Cannot overflow: the
+    /// permits available and held never exceed `total`, which never
+    /// exceeds `MAX_PERMITS` (see "Limits" in the module docs).
     fn release(&self, n: usize) {
         if n == 0 {
             return;
         }
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            match self.state.compare_exchange_weak(
-                state,
-                add_permits(state, n),
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
-            }
-        }
+        let state = self.state.fetch_add(n * PERMIT, Ordering::Release);
+        debug_assert!(state / PERMIT + n <= Semaphore::MAX_PERMITS, "permits beyond the total");
         if state & QUEUED != 0 {
             // Someone waited when the permits came back: hand them on. (If
             // `QUEUED` was clear, a waiter that came since took the permits
@@ -406,16 +564,29 @@ impl Semaphore {
     }
 }
 
-/// `state` with `n` more permits.
-///
-/// # Panics
-///
-/// If that exceeds [`Semaphore::MAX_PERMITS`].
-fn add_permits(state: usize, n: usize) -> usize {
-    match (state / PERMIT).checked_add(n) {
-        Some(total) if total <= Semaphore::MAX_PERMITS => state + n * PERMIT,
-        _ => panic!("green::sync::Semaphore: more than MAX_PERMITS permits"),
+/// What a `try_acquire_many(n)` that the fast path refused with `err`
+/// comes to: `Ok` for `n == 0`, which needs nothing (even while others
+/// wait), `TooManyPermits` for more than anyone can have, `err` otherwise.
+/// The same rules as at the start of `acquire_contended`.
+#[cold]
+fn try_take_failed(n: usize, err: TryAcquireError) -> Result<(), TryAcquireError> {
+    match err {
+        TryAcquireError::NoPermits if n == 0 => Ok(()),
+        TryAcquireError::NoPermits if n > Semaphore::MAX_PERMITS => Err(TryAcquireError::TooManyPermits),
+        err => Err(err),
     }
+}
+
+/// `add_permits(n)` to a semaphore with `total` permits would pass the
+/// maximum.
+#[cold]
+#[track_caller]
+fn too_many_added(total: usize, n: usize) -> ! {
+    panic!(
+        "green::sync::Semaphore::add_permits: adding {n} permits to the {total} the semaphore has \
+         (available and held) would exceed Semaphore::MAX_PERMITS ({}); nothing was added",
+        Semaphore::MAX_PERMITS
+    )
 }
 
 /// An acquirer in the queue. Dropped before it holds its permits (its wait
@@ -474,8 +645,10 @@ impl SemaphorePermit<'_> {
     }
 
     /// Drops the permits without releasing them: the semaphore has that
-    /// many fewer from now on.
+    /// many fewer from now on (and room for that many more from
+    /// [`Semaphore::add_permits`]).
     pub fn forget(mut self) {
+        self.semaphore.total.fetch_sub(self.permits, Ordering::AcqRel);
         self.permits = 0;
     }
 }
@@ -508,6 +681,7 @@ impl fmt::Display for AcquireError {
             AcquireError::Closed => f.write_str("green: the semaphore is closed"),
             AcquireError::TimedOut => f.write_str("green: no permit became available before the timeout"),
             AcquireError::Cancelled => fmt::Display::fmt(&crate::Cancelled, f),
+            AcquireError::TooManyPermits => too_many_permits(f),
         }
     }
 }
@@ -517,10 +691,12 @@ impl Error for AcquireError {}
 impl From<AcquireError> for io::Error {
     /// `Cancelled` becomes the error a cancelled socket operation returns
     /// (which [`crate::is_cancelled`] recognises); `TimedOut` an error of
-    /// kind [`io::ErrorKind::TimedOut`]; `Closed` one of kind `Other`.
+    /// kind [`io::ErrorKind::TimedOut`]; `TooManyPermits` one of kind
+    /// [`io::ErrorKind::InvalidInput`]; `Closed` one of kind `Other`.
     fn from(err: AcquireError) -> io::Error {
         match err {
             AcquireError::Closed => io::Error::other(err),
+            AcquireError::TooManyPermits => io::Error::new(io::ErrorKind::InvalidInput, err),
             AcquireError::TimedOut => io::Error::new(io::ErrorKind::TimedOut, err),
             AcquireError::Cancelled => crate::cancel::cancelled_error(),
         }
@@ -532,8 +708,19 @@ impl fmt::Display for TryAcquireError {
         match self {
             TryAcquireError::Closed => f.write_str("green: the semaphore is closed"),
             TryAcquireError::NoPermits => f.write_str("green: no permits available"),
+            TryAcquireError::TooManyPermits => too_many_permits(f),
         }
     }
 }
 
 impl Error for TryAcquireError {}
+
+/// The message of both `TooManyPermits` errors.
+fn too_many_permits(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(
+        f,
+        "green: more permits asked for than a semaphore can ever have (Semaphore::MAX_PERMITS, {}); \
+         the request could never be met: ask for at most that many",
+        Semaphore::MAX_PERMITS
+    )
+}

@@ -17,7 +17,6 @@
 use std::error::Error;
 use std::fmt;
 use std::io;
-use std::time::{Duration, Instant};
 
 use crate::cancel::Cancelled;
 
@@ -87,10 +86,4 @@ impl From<WaitError> for io::Error {
             WaitError::Cancelled => crate::cancel::cancelled_error(),
         }
     }
-}
-
-/// The deadline `timeout` from now; `None` (wait forever) if it is too far
-/// away to represent.
-pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }

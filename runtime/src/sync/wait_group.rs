@@ -37,7 +37,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::wait_error::{WaitError, deadline_after};
+use super::queue::deadline_after;
+use super::wait_error::WaitError;
 use super::waiter::{Outcome, WaitQueue, Waiter, WaiterHandle};
 
 /// The token the last guard claims waiters with.
@@ -108,7 +109,10 @@ impl Shared {
     /// Counts one more job.
     fn add(self: &Arc<Shared>) -> WaitGroupGuard {
         let mut state = self.lock();
-        state.count = state.count.checked_add(1).expect("green::sync::WaitGroup: too many guards");
+        // Unreachable in practice: every guard holds a reference to `self`,
+        // and `Arc` aborts past `isize::MAX` references first.
+        state.count =
+            state.count.checked_add(1).expect("green::sync::WaitGroup: more guards than a usize counts");
         WaitGroupGuard { shared: self.clone() }
     }
 }
@@ -193,6 +197,7 @@ impl Drop for WaitGroupGuard {
     fn drop(&mut self) {
         let woken: Vec<WaiterHandle> = {
             let mut state = self.shared.lock();
+            // This guard is counted: the count is at least 1.
             state.count -= 1;
             if state.count > 0 {
                 return;
