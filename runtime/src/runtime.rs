@@ -26,7 +26,9 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 ///   down the other coroutines.
 /// * If called inside a running runtime (one thread runs one runtime at a
 ///   time; use [`spawn`](crate::spawn) there).
-/// * If the runtime cannot start (no epoll instance, no stack for `main`).
+/// * If the runtime cannot start (no epoll instance, no stack for `main`);
+///   the message says why. [`Builder::run`] also panics, before starting
+///   anything, on a stack size above [`Builder::MAX_STACK_SIZE`].
 ///
 /// # Examples
 ///
@@ -71,6 +73,20 @@ impl Default for Builder {
 }
 
 impl Builder {
+    /// The largest stack size, in bytes, that [`Builder::stack_size`] and
+    /// [`task::Builder::stack_size`] accept: 1 GiB.
+    ///
+    /// Stacks are carved 16 at a time from one mapping, so the largest
+    /// mapping is 16 GiB of address space: reserved, not committed (memory is
+    /// spent only on the pages a coroutine touches), and a small part of a
+    /// 64-bit address space. A thread's main stack is 8 MiB by default; a
+    /// coroutine asking for more than a hundred times that is almost always
+    /// a mistake in units, and sizes near `usize::MAX` could not be mapped
+    /// at all.
+    ///
+    /// [`task::Builder::stack_size`]: crate::task::Builder::stack_size
+    pub const MAX_STACK_SIZE: usize = crate::stack::MAX_STACK_SIZE;
+
     /// Default options: [`DEFAULT_STACK_SIZE`], main coroutine named
     /// `"main"`, [`Protection::Auto`].
     pub fn new() -> Builder {
@@ -84,6 +100,16 @@ impl Builder {
     /// Sets the default usable stack size in bytes of every coroutine of
     /// the runtime, the main one included. [`task::Builder::stack_size`]
     /// overrides it for one coroutine.
+    ///
+    /// The size is rounded up to whole pages; 0, or any size below one page,
+    /// gives the smallest stack, one page. The guard page below the stack
+    /// comes on top.
+    ///
+    /// # Panics
+    ///
+    /// Not here, but [`Builder::run`] panics before starting anything if
+    /// `bytes` exceeds [`Builder::MAX_STACK_SIZE`], with a message naming
+    /// the limit.
     ///
     /// [`task::Builder::stack_size`]: crate::task::Builder::stack_size
     pub fn stack_size(mut self, bytes: usize) -> Builder {
@@ -100,16 +126,71 @@ impl Builder {
     /// Chooses how the page below each stack catches overflows; see
     /// [`Protection`]. The default, [`Protection::Auto`], is right unless
     /// you are testing a particular mechanism.
+    ///
+    /// An overflow always faults: [`Protection::GuardRegion`] and
+    /// [`Protection::GuardPage`] are never replaced by anything else (a
+    /// spawn fails with an error saying why the mechanism is unavailable),
+    /// and `Auto` picks one of the two or fails the spawn.
+    ///
+    /// # Panics
+    ///
+    /// If `protection` is [`Protection::Canary`], which cannot stop an
+    /// overflowing coroutine from writing into another coroutine's stack:
+    /// only the unsafe [`Builder::stack_protection_unchecked`] takes it.
+    #[track_caller]
     pub fn stack_protection(mut self, protection: Protection) -> Builder {
+        if protection == Protection::Canary {
+            panic!(
+                "green::Builder::stack_protection(Protection::Canary): canary pages cannot stop a \
+                 coroutine that overflows its stack from overwriting another coroutine's stack, so \
+                 they are available only through the unsafe \
+                 green::Builder::stack_protection_unchecked; use Protection::Auto for a guard that \
+                 faults"
+            );
+        }
+        self.protection = protection;
+        self
+    }
+
+    /// Like [`Builder::stack_protection`], but also accepts
+    /// [`Protection::Canary`]: no guard below the stacks, only a zeroed page
+    /// that the runtime checks when a coroutine switches out or finishes.
+    /// Canary pages cost no mappings and need no kernel support.
+    ///
+    /// # Safety
+    ///
+    /// With [`Protection::Canary`], no coroutine of the runtime may use more
+    /// stack than it was given ([`Builder::stack_size`],
+    /// [`task::Builder::stack_size`]). The page below each stack is ordinary
+    /// memory: a coroutine that overflows writes through it into the stack
+    /// below, which may be a parked coroutine's, before any check runs, and
+    /// frames that only probe the stack (writing zeros) leave the canary
+    /// intact, so the overflow may go unnoticed. Both are undefined
+    /// behaviour. The checks catch most overflows that end inside the page,
+    /// after the fact, and abort the process with a report.
+    ///
+    /// With any other protection there is nothing to uphold: this is then
+    /// [`Builder::stack_protection`].
+    ///
+    /// [`task::Builder::stack_size`]: crate::task::Builder::stack_size
+    pub unsafe fn stack_protection_unchecked(mut self, protection: Protection) -> Builder {
         self.protection = protection;
         self
     }
 
     /// Runs `main` on a runtime with these options; see [`run`].
+    ///
+    /// # Panics
+    ///
+    /// As [`run`]; also, before starting anything, if the stack size is
+    /// above [`Builder::MAX_STACK_SIZE`].
     pub fn run<F, T>(self, main: F) -> T
     where
         F: FnOnce() -> T,
     {
+        if let Err(err) = crate::stack::class_of(self.stack_size) {
+            panic!("{err}");
+        }
         let config = Config { stack_size: self.stack_size, protection: self.protection };
         Scheduler::run(config, self.name, main)
     }

@@ -1,6 +1,7 @@
 //! Stack overflow: a coroutine that overflows its stack kills the process
 //! with a report that names it, its id and its stack size, and says how to
-//! raise it, under every kind of stack protection.
+//! raise it, under every kind of stack protection and whatever its name
+//! (a name too long for the report is cut, never the report).
 //!
 //! Each overflow happens in a child process (see
 //! [`green_tests::run_in_child`]); the test inspects how the child died and
@@ -130,11 +131,81 @@ fn overflow_of_an_unnamed_coroutine_is_reported() -> io::Result<()> {
     Ok(())
 }
 
+/// Asserts that the child aborted with a complete overflow report for a
+/// coroutine whose name, `name`, is too long for the report: the report is
+/// valid UTF-8, shows the start of the name cut with an ellipsis, and still
+/// says which size overflowed and how to raise it.
+fn assert_cut_name_report(output: &Output, name: &str) {
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{}", describe(output));
+    let stderr = String::from_utf8(output.stderr.clone())
+        .unwrap_or_else(|_| panic!("the report is not UTF-8: {}", describe(output)));
+    let report =
+        stderr.split("coroutine '").nth(1).unwrap_or_else(|| panic!("no report: {}", describe(output)));
+    let (shown, rest) =
+        report.split_once("…' (id ").unwrap_or_else(|| panic!("the name is not cut: {}", describe(output)));
+    assert!(name.starts_with(shown), "the report shows another name: {}", describe(output));
+    assert!(shown.chars().count() >= 50, "the name was cut to almost nothing: {}", describe(output));
+    for expected in [
+        format!("has overflowed its stack of {STACK} bytes"),
+        "fatal runtime error: stack overflow".to_owned(),
+        "green::task::Builder::stack_size or green::Builder::stack_size\n".to_owned(),
+    ] {
+        assert!(rest.contains(&expected), "the report lacks {expected:?}: {}", describe(output));
+    }
+    assert!(!stderr.contains("survived"), "{}", describe(output));
+}
+
+/// Runs a coroutine named `name` that overflows, in a child.
+fn overflow_named(test: &str, name: &str) -> io::Result<Output> {
+    run_in_child(test, || {
+        green::run(|| {
+            let deep = green::task::Builder::new()
+                .name(name)
+                .stack_size(STACK)
+                .spawn(|| recurse_forever(0))
+                .expect("spawn the coroutine that overflows");
+            let _ = deep.join();
+        });
+        eprintln!("the runtime survived the overflow");
+    })
+}
+
+#[test]
+fn overflow_of_a_coroutine_with_a_10000_byte_name_is_reported_in_full() -> io::Result<()> {
+    let name = "n".repeat(10_000);
+    let output = overflow_named("overflow_of_a_coroutine_with_a_10000_byte_name_is_reported_in_full", &name)?;
+    assert_cut_name_report(&output, &name);
+    Ok(())
+}
+
+#[test]
+fn overflow_of_a_coroutine_with_a_long_multi_byte_name_is_reported_in_full() -> io::Result<()> {
+    // Two-, three- and four-byte characters, so that no fixed cut lands on
+    // a character boundary by luck.
+    let name: String = "é日🦀".repeat(1_000);
+    let output =
+        overflow_named("overflow_of_a_coroutine_with_a_long_multi_byte_name_is_reported_in_full", &name)?;
+    assert_cut_name_report(&output, &name);
+    Ok(())
+}
+
+#[test]
+fn overflow_of_a_main_coroutine_with_a_long_name_is_reported_in_full() -> io::Result<()> {
+    let name = "🦀".repeat(2_500);
+    let output = run_in_child("overflow_of_a_main_coroutine_with_a_long_name_is_reported_in_full", || {
+        green::Builder::new().name(name.as_str()).stack_size(STACK).run(|| recurse_forever(0));
+        eprintln!("the runtime survived the overflow");
+    })?;
+    assert_cut_name_report(&output, &name);
+    Ok(())
+}
+
 /// Deepest recursion tried before concluding that the canary check never
 /// fired: far more frames than a [`STACK`]-byte stack holds.
 const MAX_DEPTH: u32 = 4_000;
 
-/// Under [`Protection::Canary`] the page below a stack is writable, so an
+/// Under [`Protection::Canary`] (only through the unsafe
+/// `stack_protection_unchecked`) the page below a stack is writable, so an
 /// overflow into it does not fault and the runtime must notice the damage
 /// itself.
 ///
@@ -150,7 +221,12 @@ const MAX_DEPTH: u32 = 4_000;
 /// Main prints `depth k` before coroutine `k` starts; coroutine `k` prints
 /// `returned k` once back at the top of its stack.
 fn step_into_the_canary(at_bottom: fn()) {
-    green::Builder::new().stack_protection(Protection::Canary).run(|| {
+    // SAFETY: not upheld, on purpose, in this child process that exists to
+    // see the canary check fire: the coroutine reaches one frame (a few
+    // hundred bytes) into the canary page, a whole page, and no further, so
+    // it writes into no other stack; the process aborts at the next check.
+    let builder = unsafe { green::Builder::new().stack_protection_unchecked(Protection::Canary) };
+    builder.run(|| {
         for depth in 1..MAX_DEPTH {
             eprintln!("depth {depth}");
             let deep = green::task::Builder::new()

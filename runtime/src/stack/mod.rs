@@ -1,4 +1,4 @@
-//! Coroutine stacks: how they are laid out, guarded and recycled.
+//! Coroutine stacks: how they are sized, laid out, guarded and recycled.
 //!
 //! Every coroutine runs on a stack of its own. Stacks are carved from large
 //! anonymous mappings called *regions*, so that a hundred thousand stacks do
@@ -19,9 +19,21 @@
 //!  guard_start
 //! ```
 //!
+//! # Sizes
+//!
+//! A requested size is checked once, by [`class_of`], before anything is
+//! computed from it: more than [`MAX_STACK_SIZE`] is an `InvalidInput`
+//! error, anything else is rounded up to whole pages (0 and every size
+//! below one page give the minimum, one page). Every size derived from the
+//! result (a region's length, the addresses inside it) is computed with
+//! checked arithmetic or bounded by a check made before it, so no request
+//! can wrap round to a tiny stack or a stack pointer outside its mapping.
+//!
+//! # Guards
+//!
 //! An overflow of stack *n* runs off its `limit` into the guard page below
-//! it. What happens there depends on the [`Protection`] the pool chose for
-//! that page (see `DESIGN.md`, "Stacks and `vm.max_map_count`"):
+//! it. What happens there depends on the [`Protection`] of the runtime (see
+//! `DESIGN.md`, "Stacks and `vm.max_map_count`"):
 //!
 //! 1. [`Protection::GuardRegion`]: the kernel's lightweight guard regions
 //!    (`madvise(MADV_GUARD_INSTALL)`, Linux 6.13+). Any access faults, and
@@ -30,13 +42,19 @@
 //! 2. [`Protection::GuardPage`]: `mprotect(PROT_NONE)`. Any access faults,
 //!    but the region is split into two mappings per stack, and the kernel
 //!    refuses to create more than `vm.max_map_count` mappings per process.
-//!    The pool spends at most half of that budget on guard pages.
-//! 3. [`Protection::Canary`]: the page stays readable and writable and must
-//!    stay zero. The runtime checks it each time the coroutine switches out
-//!    and scans it fully when the stack returns to the pool; a non-zero byte
-//!    means the coroutine overflowed and the process aborts with a report.
-//!    This is detection after the fact, the price of scaling past the
-//!    mapping limit on kernels without guard regions.
+//!    The pool spends at most half of that budget on guard pages, and a
+//!    spawn past it fails with an error naming `vm.max_map_count`.
+//! 3. [`Protection::Canary`], only through the unsafe
+//!    `Builder::stack_protection_unchecked`: the page stays readable and
+//!    writable and must stay zero. The runtime checks it each time the
+//!    coroutine switches out and scans it fully when the stack returns to
+//!    the pool; a non-zero byte means the coroutine overflowed and the
+//!    process aborts with a report. This cannot stop an overflowing frame
+//!    from writing through the page into the stack below, which is why it
+//!    needs the caller's promise that no coroutine overflows.
+//!
+//! [`Protection::Auto`], the default, is the first where the kernel has it
+//! and the second otherwise; it never leaves a stack unguarded.
 //!
 //! A fault in a guard page is turned into a readable report by
 //! [`overflow`], which names the coroutine, its id and its stack size.
@@ -48,15 +66,63 @@ mod region;
 pub(crate) use pool::StackPool;
 pub use region::Protection;
 
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corosensei::stack::StackPointer;
 
+/// The largest usable stack size a coroutine may ask for: 1 GiB.
+///
+/// A region holds [`region::STACKS_PER_REGION`] stacks of one size, so the
+/// largest region is 16 GiB of address space. That is reserved, not
+/// committed (`MAP_NORESERVE`: memory is spent only on pages a coroutine
+/// touches), and a 47-bit user address space holds thousands of such
+/// regions. A thread's main stack is 8 MiB by default; asking for more than
+/// a hundred times that is almost always a mistake in units, and sizes near
+/// `usize::MAX` cannot be mapped at all. Public as
+/// `green::Builder::MAX_STACK_SIZE`.
+pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// The size class a request for `size` usable bytes gets: `size` rounded up
+/// to whole pages, at least one page (0 means the minimum).
+///
+/// # Errors
+///
+/// `InvalidInput` when `size` exceeds [`MAX_STACK_SIZE`]; the message names
+/// the limit and the builder methods that set the size.
+pub(crate) fn class_of(size: usize) -> io::Result<usize> {
+    let page = page_size();
+    if size > MAX_STACK_SIZE {
+        return Err(too_large(size));
+    }
+    // `size` is at most MAX_STACK_SIZE, so adding less than a page cannot
+    // overflow; it is checked all the same, as every size is. The page size
+    // is a power of two (see `page_size`), so masking rounds down to a
+    // multiple of it without a division on the spawn path.
+    let padded = size.max(page).checked_add(page - 1).ok_or_else(|| too_large(size))?;
+    Ok(padded & !(page - 1))
+}
+
+/// The error for a stack size above [`MAX_STACK_SIZE`].
+#[cold]
+fn too_large(size: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "green: a coroutine stack of {size} bytes was asked for, but the most a stack may have \
+             is {MAX_STACK_SIZE} bytes (1 GiB, green::Builder::MAX_STACK_SIZE); pass a smaller size \
+             to green::task::Builder::stack_size or green::Builder::stack_size"
+        ),
+    )
+}
+
 /// One coroutine stack, owned by the coroutine while it runs and by the
 /// [`StackPool`] while it waits for reuse.
 ///
-/// The memory belongs to a region that the pool unmaps when it is dropped;
-/// the runtime drops every coroutine before it drops the pool.
+/// The memory belongs to a region that the pool unmaps when it is dropped,
+/// unless a stack of that region was given up with [`StackPool::leak`]; the
+/// runtime drops every coroutine (or leaks its stack) before it drops the
+/// pool.
 #[derive(Debug)]
 pub(crate) struct Stack {
     /// Where the stack lies; copied into the task for overflow reports.
@@ -97,9 +163,11 @@ pub(crate) struct StackBounds {
 }
 
 impl StackBounds {
-    /// Bounds of no stack, for a task that has none yet.
+    /// Bounds of no stack, for a task that has none yet. No protection has
+    /// been chosen for it, hence `Auto`; `base` 0 tells every check that
+    /// there is nothing to look at.
     pub(crate) const EMPTY: StackBounds =
-        StackBounds { base: 0, limit: 0, guard_start: 0, protection: Protection::Canary, class: 0 };
+        StackBounds { base: 0, limit: 0, guard_start: 0, protection: Protection::Auto, class: 0 };
 
     /// Usable size in bytes (the guard page excluded).
     pub(crate) fn size(&self) -> usize {
@@ -114,17 +182,23 @@ impl StackBounds {
 
     /// Whether the canary page below a [`Protection::Canary`] stack is still
     /// intact at its top, where an overflow first lands. Cheap enough for
-    /// every switch; [`StackBounds::canary_intact`] does the full scan.
+    /// every switch (for any other protection it is one comparison);
+    /// [`StackBounds::canary_intact`] does the full scan.
     #[inline]
     pub(crate) fn canary_top_intact(&self) -> bool {
         if self.protection != Protection::Canary || self.base == 0 {
             return true;
         }
+        // `limit` is the end of a whole page below it, so this stays inside
+        // that page and cannot underflow.
         let words = (self.limit - 8 * CANARY_TOP_WORDS) as *const u64;
         (0..CANARY_TOP_WORDS).all(|i| {
-            // SAFETY: the canary page is mapped read/write for as long as the
-            // region lives, and the region outlives every stack carved from
-            // it; `i < CANARY_TOP_WORDS` keeps the read inside that page.
+            // SAFETY: `words` points to the top CANARY_TOP_WORDS words of the
+            // canary page of a live stack (`base != 0`). That page is mapped
+            // read/write for as long as its region, and the region outlives
+            // every stack carved from it (the pool drops it last, or never
+            // when a stack of it was leaked). `i < CANARY_TOP_WORDS` keeps the
+            // aligned 8-byte read inside the page.
             let word = unsafe { words.add(i).read_volatile() };
             word == 0
         })
@@ -139,8 +213,11 @@ impl StackBounds {
         let len = (self.limit - self.guard_start) / 8;
         let words = self.guard_start as *const u64;
         (0..len).all(|i| {
-            // SAFETY: as in `canary_top_intact`; `i < len` keeps the read
-            // inside the canary page.
+            // SAFETY: `words` is the page-aligned start of the canary page of
+            // a live stack (`base != 0`), `len` words long, mapped read/write
+            // for as long as its region, which outlives every stack carved
+            // from it. `i < len` keeps the aligned 8-byte read inside the
+            // page.
             let word = unsafe { words.add(i).read_volatile() };
             word == 0
         })
@@ -150,15 +227,21 @@ impl StackBounds {
 /// Words at the top of a canary page that are checked on every switch.
 const CANARY_TOP_WORDS: usize = 4;
 
-// `base` and `limit` bound memory that stays mapped read/write until the
-// pool that carved it is dropped, and the runtime drops every coroutine (and
-// so every use of the stack) first. `limit` is page aligned and `base` a
-// multiple of 64 bytes (a cache colour below a page boundary), both beyond
-// STACK_ALIGNMENT, and the usable size is at least one page (MIN_STACK_SIZE).
-// The guard page below `limit` faults on access for `GuardRegion` and
-// `GuardPage`. For `Canary` it does not, as corosensei's contract asks; the
-// runtime checks the canary instead (see the module docs and DESIGN.md).
-// SAFETY: the bounds and guard are as corosensei requires, Canary excepted.
+// SAFETY: corosensei asks for a `base` and `limit` aligned to
+// STACK_ALIGNMENT (16), at least MIN_STACK_SIZE (4096) usable bytes between
+// them, memory that stays valid while the coroutine may use it, and a guard
+// page that catches overflows. `limit()` is `guard_start`, page aligned;
+// `base` is a page boundary minus a multiple of 64 bytes (the cache colour);
+// the usable part is at least one page (`class_of` rounds every size up to
+// one) and never smaller than the class, the colour coming out of a page
+// added for it. The memory is a region's, mapped read/write until the pool
+// is dropped (never, if a stack of the region was leaked), and the runtime
+// drops or leaks every coroutine before its pool. The guard page faults on
+// any access under `GuardRegion` and `GuardPage`, the only protections
+// reachable from safe code (`Auto` picks one of them or fails the spawn). A
+// `Canary` page does not fault: a runtime gets one only through the unsafe
+// `Builder::stack_protection_unchecked`, whose caller promises that no
+// coroutine overflows its stack, which is what a guard page is there for.
 unsafe impl corosensei::stack::Stack for Stack {
     fn base(&self) -> StackPointer {
         StackPointer::new(self.bounds.base).expect("stack base is never null")
@@ -169,17 +252,54 @@ unsafe impl corosensei::stack::Stack for Stack {
     }
 }
 
-/// The system page size, asked once per process.
+/// The system page size, asked once per process: a power of two, 4096 if
+/// the system will not say.
 pub(crate) fn page_size() -> usize {
     static CACHED: AtomicUsize = AtomicUsize::new(0);
     match CACHED.load(Ordering::Relaxed) {
         0 => {
             // SAFETY: sysconf has no preconditions.
             let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-            let size = usize::try_from(size).unwrap_or(4096);
+            let size = usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096);
             CACHED.store(size, Ordering::Relaxed);
             size
         }
         size => size,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_round_up_to_whole_pages_with_one_page_at_least() {
+        let page = page_size();
+        assert_eq!(class_of(0).unwrap(), page, "0 means the minimum");
+        assert_eq!(class_of(1).unwrap(), page);
+        assert_eq!(class_of(page).unwrap(), page);
+        assert_eq!(class_of(page + 1).unwrap(), 2 * page);
+        assert_eq!(class_of(MAX_STACK_SIZE).unwrap(), MAX_STACK_SIZE);
+    }
+
+    #[test]
+    fn sizes_above_the_maximum_are_errors_that_name_it() {
+        let page = page_size();
+        for size in [
+            MAX_STACK_SIZE + 1,
+            MAX_STACK_SIZE + page,
+            1 << 40,
+            1 << 60,
+            usize::MAX / 16 + 1,
+            usize::MAX - page + 2,
+            usize::MAX,
+        ] {
+            let err = class_of(size).expect_err("too large");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            let message = err.to_string();
+            assert!(message.contains(&size.to_string()), "{message}");
+            assert!(message.contains(&MAX_STACK_SIZE.to_string()), "{message}");
+            assert!(message.contains("green::task::Builder::stack_size"), "{message}");
+        }
     }
 }

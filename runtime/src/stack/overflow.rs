@@ -17,6 +17,13 @@
 //! to the handler that was installed before (normally the standard
 //! library's, which reports overflows of thread stacks).
 //!
+//! The report is formatted into a fixed buffer ([`Message`], 512 bytes).
+//! Everything but the name is bounded (two numbers of at most 20 digits and
+//! fixed text), so [`Report::format`] measures that first and gives the
+//! name what is left: a longer name is cut on a character boundary and
+//! ends with `…`. Whatever the name, the report says what happened and how
+//! to fix it.
+//!
 //! The scheduler publishes "who runs on which stack" in [`RUNNING`] before
 //! every switch into a coroutine and clears it after. The handler only reads
 //! that thread-local (a plain `Cell` of `Copy` data with no lazy
@@ -28,7 +35,7 @@ use std::io;
 use std::mem;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::Once;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use super::StackBounds;
@@ -43,6 +50,7 @@ pub(crate) struct Owner {
 }
 
 impl Owner {
+    /// An owner for unit tests that need one.
     #[cfg(test)]
     pub(crate) fn for_test() -> Owner {
         Owner { id: 0, name: Some(Arc::from("test")) }
@@ -83,32 +91,49 @@ pub(crate) fn leave() {
     RUNNING.set(ptr::null());
 }
 
-/// The handler that was installed for `SIGSEGV` before ours.
+/// The handler that was installed for `SIGSEGV` before ours: set (from a
+/// leaked `Box`, never freed) before ours is installed, so the handler never
+/// finds it null once it can run.
 static PREVIOUS_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
 
 /// Installs the overflow handler for the process (once) and an alternate
 /// signal stack for the calling thread (if it has none).
+///
+/// # Errors
+///
+/// If either cannot be installed; a failure to install the handler is
+/// reported again on every later call, not only the first.
 pub(crate) fn install() -> io::Result<()> {
-    static INSTALL: Once = Once::new();
-    let mut result = Ok(());
-    INSTALL.call_once(|| result = install_handler());
-    result?;
+    /// The outcome of installing the handler: `None`, or the OS error.
+    static INSTALLED: OnceLock<Option<i32>> = OnceLock::new();
+    let failed = INSTALLED.get_or_init(|| install_handler().err().map(|err| err.raw_os_error().unwrap_or(0)));
+    if let Some(code) = *failed {
+        let err = io::Error::from_raw_os_error(code);
+        return Err(io::Error::new(err.kind(), format!("sigaction(SIGSEGV) failed: {err}")));
+    }
     ensure_alt_stack()
 }
 
 fn install_handler() -> io::Result<()> {
     // SAFETY: sigaction is plain data; all-zero is a valid empty value.
-    let mut action: libc::sigaction = unsafe { mem::zeroed() };
-    action.sa_sigaction = handle_segv as *const () as usize;
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-    let previous = Box::into_raw(Box::new(action));
-    // SAFETY: both pointers are valid for the call; the handler is a
-    // function with the signature SA_SIGINFO asks for.
-    let rc = unsafe { libc::sigaction(libc::SIGSEGV, &action, previous) };
+    let previous: libc::sigaction = unsafe { mem::zeroed() };
+    let previous = Box::into_raw(Box::new(previous));
+    // SAFETY: querying only; `previous` is valid for writes (a fresh Box).
+    let rc = unsafe { libc::sigaction(libc::SIGSEGV, ptr::null(), previous) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
     PREVIOUS_SEGV.store(previous, Ordering::Release);
+    // SAFETY: sigaction is plain data; all-zero is a valid empty value.
+    let mut action: libc::sigaction = unsafe { mem::zeroed() };
+    action.sa_sigaction = handle_segv as *const () as usize;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    // SAFETY: `action` is valid for the call and names a handler with the
+    // signature SA_SIGINFO asks for, which only does async-signal-safe work.
+    let rc = unsafe { libc::sigaction(libc::SIGSEGV, &action, ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok(())
 }
 
@@ -179,8 +204,12 @@ fn ensure_alt_stack() -> io::Result<()> {
 }
 
 extern "C" fn handle_segv(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let address = unsafe { (*info).si_addr() } as usize;
+    // SAFETY: the kernel passes a valid siginfo, alive for the whole call,
+    // to a handler installed with SA_SIGINFO.
+    let siginfo = unsafe { &*info };
+    // SAFETY: for SIGSEGV the kernel fills in the faulting address, the
+    // field `si_addr` reads.
+    let address = unsafe { siginfo.si_addr() } as usize;
     let running = RUNNING.get();
     if running.is_null() {
         return chain(signal, info, context);
@@ -192,22 +221,7 @@ extern "C" fn handle_segv(signal: libc::c_int, info: *mut libc::siginfo_t, conte
     let stack = running.stack.get();
     let (guard_start, guard_end) = stack.guard_range();
     if guard_start <= address && address < guard_end {
-        let name: &[u8] = match &running.owner.name {
-            Some(name) => name.as_bytes(),
-            None => b"<unnamed>",
-        };
-        let mut message = Message::new();
-        message.push(b"\ncoroutine '");
-        message.push(name);
-        message.push(b"' (id ");
-        message.push_number(running.owner.id);
-        message.push(b") has overflowed its stack of ");
-        message.push_number(stack.class as u64);
-        message.push(
-            b" bytes\nfatal runtime error: stack overflow; raise the stack size with \
-              green::task::Builder::stack_size or green::Builder::stack_size\n",
-        );
-        message.write_to_stderr();
+        Report { owner: &running.owner, stack_size: stack.class, found_by: b"" }.format().write_to_stderr();
         // SAFETY: abort is async-signal-safe and never returns.
         unsafe { libc::abort() };
     }
@@ -217,22 +231,32 @@ extern "C" fn handle_segv(signal: libc::c_int, info: *mut libc::siginfo_t, conte
 /// Hands a fault that is not a coroutine overflow to the previous handler.
 fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     let previous = PREVIOUS_SEGV.load(Ordering::Acquire);
-    // SAFETY: set once by `install_handler` from a leaked Box, never freed.
+    if previous.is_null() {
+        // Not reached (the pointer is set before the handler is installed);
+        // if it were, the default action is the safe answer.
+        // SAFETY: resetting a signal to its default action has no
+        // preconditions.
+        unsafe { libc::signal(signal, libc::SIG_DFL) };
+        return;
+    }
+    // SAFETY: set once by `install_handler` from a leaked Box, never freed,
+    // and filled in by the kernel before it was published.
     let previous = unsafe { &*previous };
     let handler = previous.sa_sigaction;
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // Restore the default action and return: the faulting instruction
         // runs again and the kernel kills the process with SIGSEGV.
-        // SAFETY: the pointer refers to a valid sigaction.
+        // SAFETY: `previous` is a valid sigaction for the call.
         unsafe { libc::sigaction(signal, previous, ptr::null_mut()) };
     } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous handler was installed with SA_SIGINFO, so it
-        // has this signature.
+        // SAFETY: the previous handler was installed with SA_SIGINFO, so its
+        // address is a function with this signature.
         let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
             unsafe { mem::transmute(handler) };
         handler(signal, info, context);
     } else {
-        // SAFETY: a handler installed without SA_SIGINFO takes the signal only.
+        // SAFETY: a handler installed without SA_SIGINFO is a function that
+        // takes the signal number only.
         let handler: extern "C" fn(libc::c_int) = unsafe { mem::transmute(handler) };
         handler(signal);
     }
@@ -241,53 +265,137 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
 /// Reports an overflow found in a canary page and aborts. Runs outside any
 /// signal handler, on the scheduler's stack.
 pub(crate) fn report_canary(owner: &Owner, stack: &StackBounds) -> ! {
-    let name = owner.name.as_deref().unwrap_or("<unnamed>");
-    eprintln!(
-        "\ncoroutine '{name}' (id {}) has overflowed its stack of {} bytes (found by the canary \
-         check: memory below the stack was overwritten)\nfatal runtime error: stack overflow; \
-         raise the stack size with green::task::Builder::stack_size or green::Builder::stack_size",
-        owner.id, stack.class
-    );
+    let found_by = b" (found by the canary check: memory below the stack was overwritten)";
+    Report { owner, stack_size: stack.class, found_by }.format().write_to_stderr();
     std::process::abort()
+}
+
+/// An overflow report, before formatting.
+struct Report<'a> {
+    /// The coroutine that overflowed.
+    owner: &'a Owner,
+    /// The size it was given (its stack's size class).
+    stack_size: usize,
+    /// How the overflow was found, when not by a fault: added after the
+    /// size, empty otherwise.
+    found_by: &'a [u8],
+}
+
+impl Report<'_> {
+    /// Text before the name.
+    const START: &'static [u8] = b"\ncoroutine '";
+    /// Text between the name and the id.
+    const AFTER_NAME: &'static [u8] = b"' (id ";
+    /// Text between the id and the size.
+    const AFTER_ID: &'static [u8] = b") has overflowed its stack of ";
+    /// Text between the size and `found_by`.
+    const AFTER_SIZE: &'static [u8] = b" bytes";
+    /// The end: what to do about it.
+    const END: &'static [u8] = b"\nfatal runtime error: stack overflow; raise the stack size with \
+                                  green::task::Builder::stack_size or green::Builder::stack_size\n";
+    /// Ends a name that was cut short.
+    const ELLIPSIS: &'static str = "…";
+
+    /// Formats the report without allocating (it runs in a signal handler):
+    /// the name gets what room the rest leaves, cut on a character boundary
+    /// and marked with an ellipsis if it has to be.
+    fn format(&self) -> Message {
+        let id = Digits::new(self.owner.id);
+        let size = Digits::new(self.stack_size as u64);
+        let name = self.owner.name.as_deref().unwrap_or("<unnamed>");
+        let rest = Self::START.len()
+            + Self::AFTER_NAME.len()
+            + id.as_bytes().len()
+            + Self::AFTER_ID.len()
+            + size.as_bytes().len()
+            + Self::AFTER_SIZE.len()
+            + self.found_by.len()
+            + Self::END.len();
+        let room = Message::CAPACITY.saturating_sub(rest);
+        let mut message = Message::new();
+        message.push(Self::START);
+        if name.len() <= room {
+            message.push(name.as_bytes());
+        } else {
+            let mut end = room.saturating_sub(Self::ELLIPSIS.len());
+            while !name.is_char_boundary(end) {
+                end -= 1; // reaches 0 at worst, always a boundary
+            }
+            message.push(&name.as_bytes()[..end]);
+            message.push(Self::ELLIPSIS.as_bytes());
+        }
+        message.push(Self::AFTER_NAME);
+        message.push(id.as_bytes());
+        message.push(Self::AFTER_ID);
+        message.push(size.as_bytes());
+        message.push(Self::AFTER_SIZE);
+        message.push(self.found_by);
+        message.push(Self::END);
+        message
+    }
+}
+
+/// The decimal digits of a number, without allocating.
+struct Digits {
+    /// The digits, right-aligned.
+    bytes: [u8; 20],
+    /// Index of the first digit in `bytes`.
+    start: usize,
+}
+
+impl Digits {
+    fn new(mut value: u64) -> Digits {
+        let mut bytes = [0u8; 20];
+        let mut start = bytes.len();
+        loop {
+            start -= 1;
+            bytes[start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        Digits { bytes, start }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
 }
 
 /// A fixed buffer to format a report in without allocating.
 struct Message {
     /// The bytes written so far.
-    bytes: [u8; 512],
+    bytes: [u8; Message::CAPACITY],
     /// How many bytes of `bytes` are used.
     len: usize,
 }
 
 impl Message {
+    /// Bytes a message holds; small enough for an alternate signal stack.
+    const CAPACITY: usize = 512;
+
     fn new() -> Message {
-        Message { bytes: [0; 512], len: 0 }
+        Message { bytes: [0; Message::CAPACITY], len: 0 }
     }
 
+    /// Appends `part`, or as much of it as fits.
     fn push(&mut self, part: &[u8]) {
         let n = part.len().min(self.bytes.len() - self.len);
         self.bytes[self.len..self.len + n].copy_from_slice(&part[..n]);
         self.len += n;
     }
 
-    fn push_number(&mut self, mut value: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        self.push(&digits[i..]);
+    /// The bytes written so far.
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 
     fn write_to_stderr(&self) {
-        // SAFETY: the buffer is valid for `len` bytes; write is
-        // async-signal-safe.
-        unsafe { libc::write(libc::STDERR_FILENO, self.bytes.as_ptr().cast(), self.len) };
+        let bytes = self.as_bytes();
+        // SAFETY: `bytes` is valid for reads of its length for the whole
+        // call; write is async-signal-safe.
+        unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
     }
 }
 
@@ -295,13 +403,67 @@ impl Message {
 mod tests {
     use super::*;
 
+    fn report(name: Option<&str>, id: u64, found_by: &[u8]) -> String {
+        let owner = Owner { id, name: name.map(Arc::from) };
+        let message = Report { owner: &owner, stack_size: 65536, found_by }.format();
+        String::from_utf8(message.as_bytes().to_vec()).expect("the report is UTF-8, whatever the name")
+    }
+
+    fn assert_complete(report: &str) {
+        for essential in [
+            "has overflowed its stack of 65536 bytes",
+            "fatal runtime error: stack overflow",
+            "green::task::Builder::stack_size or green::Builder::stack_size\n",
+        ] {
+            assert!(report.contains(essential), "{essential:?} missing from {report:?}");
+        }
+    }
+
     #[test]
     fn formats_numbers_without_allocating() {
-        let mut m = Message::new();
-        m.push(b"id ");
-        m.push_number(0);
-        m.push(b" ");
-        m.push_number(18_446_744_073_709_551_615);
-        assert_eq!(&m.bytes[..m.len], b"id 0 18446744073709551615");
+        assert_eq!(Digits::new(0).as_bytes(), b"0");
+        assert_eq!(Digits::new(18_446_744_073_709_551_615).as_bytes(), b"18446744073709551615");
+    }
+
+    #[test]
+    fn a_short_name_is_reported_whole() {
+        let text = report(Some("worker-7"), 12, b"");
+        assert_eq!(
+            text,
+            "\ncoroutine 'worker-7' (id 12) has overflowed its stack of 65536 bytes\nfatal runtime \
+             error: stack overflow; raise the stack size with green::task::Builder::stack_size or \
+             green::Builder::stack_size\n"
+        );
+        assert_complete(&report(None, 1, b""));
+        assert!(report(None, 1, b"").contains("'<unnamed>'"));
+    }
+
+    #[test]
+    fn a_long_name_is_cut_and_the_report_still_says_everything() {
+        let canary = b" (found by the canary check: memory below the stack was overwritten)".as_slice();
+        let long = "x".repeat(10_000);
+        let wide = "é".repeat(5_000);
+        let wider = "🦀".repeat(3_000);
+        let mixed: String = (0..4_000).map(|i| if i % 3 == 0 { '日' } else { 'a' }).collect();
+        for name in [long.as_str(), &wide, &wider, &mixed] {
+            for found_by in [b"".as_slice(), canary] {
+                let text = report(Some(name), u64::MAX, found_by);
+                assert_complete(&text);
+                assert!(text.len() <= Message::CAPACITY);
+                let shown = text
+                    .strip_prefix("\ncoroutine '")
+                    .and_then(|rest| rest.split_once("…' (id 18446744073709551615)"))
+                    .map(|(shown, _)| shown)
+                    .unwrap_or_else(|| panic!("no cut name in {text:?}"));
+                assert!(name.starts_with(shown) && shown.len() > 100, "{text:?}");
+                assert_eq!(text.contains("canary"), !found_by.is_empty());
+            }
+        }
+        // A name that just fits is not cut.
+        let room = Message::CAPACITY - report(Some(""), u64::MAX, b"").len();
+        let exact = "y".repeat(room);
+        let text = report(Some(&exact), u64::MAX, b"");
+        assert!(text.contains(&format!("'{exact}'")) && !text.contains('…'), "{text:?}");
+        assert_complete(&report(Some(&"y".repeat(room + 1)), u64::MAX, b""));
     }
 }

@@ -1,10 +1,23 @@
 //! The stack pool: stacks of finished coroutines wait here for the next
 //! spawn, so that steady-state spawning maps and unmaps nothing.
+//!
+//! A stack is in exactly one of these places:
+//!
+//! 1. **free** in its size class (`warm` or `cold`), possibly promised to a
+//!    spawned task that has not started (counted in `reserved`);
+//! 2. **taken** by a coroutine ([`StackPool::take_reserved`],
+//!    [`StackPool::get`]), until it comes back with [`StackPool::put`];
+//! 3. **leaked** ([`StackPool::leak`]): given up for good because something
+//!    may still point into it. It is never handed out again, and its region
+//!    is never unmapped.
+//!
+//! Only whole regions enter the pool: a region that could not be mapped
+//! and guarded completely adds nothing (see `region.rs`).
 
 use std::io;
 
 use super::region::Region;
-use super::{Protection, Stack, overflow, page_size};
+use super::{Protection, Stack, class_of, overflow};
 
 /// Free stacks per size whose memory stays in place. When the runtime goes
 /// idle, the memory of free stacks beyond this is returned to the kernel
@@ -33,7 +46,8 @@ pub(crate) struct StackPool {
     /// Free stacks by usable size (a multiple of the page size). Programs
     /// use one or two sizes, so a short list beats a hash map.
     classes: Vec<SizeClass>,
-    /// Every region this pool has mapped; unmapped when the pool drops.
+    /// Every region this pool has mapped; unmapped when the pool drops,
+    /// except those holding a leaked stack.
     regions: Vec<Region>,
     /// How guard pages are protected (see [`Protection`]).
     protection: Protection,
@@ -45,12 +59,7 @@ impl StackPool {
         StackPool { classes: Vec::new(), regions: Vec::new(), protection }
     }
 
-    /// Rounds a requested size up to what the pool hands out.
-    pub(crate) fn round_size(size: usize) -> usize {
-        let page = page_size();
-        size.max(page).div_ceil(page) * page
-    }
-
+    /// The free stacks of size class `size`, made empty if there are none.
     fn class(&mut self, size: usize) -> &mut SizeClass {
         let index = match self.classes.iter().position(|c| c.size == size) {
             Some(index) => index,
@@ -65,9 +74,16 @@ impl StackPool {
     /// Promises a stack of at least `size` usable bytes to a task that
     /// will start later, mapping a new region if the free stacks of that
     /// size are all promised. Returns the size class to pass to
-    /// [`StackPool::take_reserved`] or [`StackPool::unreserve`].
+    /// [`StackPool::take_reserved`].
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `size` is above the maximum stack size; otherwise
+    /// whatever keeps a new region from being mapped and guarded (the
+    /// message says which limit and how to raise it). Nothing is promised
+    /// then, and nothing of the failed region is kept.
     pub(crate) fn reserve(&mut self, size: usize) -> io::Result<usize> {
-        let size = Self::round_size(size);
+        let size = class_of(size)?;
         let protection = self.protection;
         let class = self.class(size);
         if class.warm.len() + class.cold.len() <= class.reserved {
@@ -93,6 +109,10 @@ impl StackPool {
     }
 
     /// A stack with at least `size` usable bytes, now.
+    ///
+    /// # Errors
+    ///
+    /// As [`StackPool::reserve`].
     pub(crate) fn get(&mut self, size: usize) -> io::Result<Stack> {
         let class = self.reserve(size)?;
         Ok(self.take_reserved(class))
@@ -109,6 +129,22 @@ impl StackPool {
         self.class(stack.class()).warm.push(stack);
     }
 
+    /// Gives up `stack` for good, for a coroutine that cannot be unwound
+    /// (it refused to die at shutdown): something may still point into its
+    /// stack, so the stack is never handed out again, and the region it lies
+    /// in is never unmapped, not even when the pool is dropped. The region's
+    /// other stacks are reused as before; only its address space (and the
+    /// pages the leaked stack touched) stays with the process.
+    // Called by the scheduler's teardown; unused until that lands.
+    #[allow(dead_code)]
+    pub(crate) fn leak(&mut self, stack: Stack) {
+        let address = stack.bounds().guard_start;
+        match self.regions.iter_mut().find(|region| region.contains(address)) {
+            Some(region) => region.leak(),
+            None => debug_assert!(false, "a leaked stack belongs to a region of its pool"),
+        }
+    }
+
     /// Returns the memory of free stacks beyond [`WARM_STACKS`] per size to
     /// the kernel. Called when the runtime is about to sleep, so the
     /// syscalls never delay a ready coroutine.
@@ -117,9 +153,12 @@ impl StackPool {
             while class.warm.len() > WARM_STACKS {
                 let Some(stack) = class.warm.pop() else { break };
                 let bounds = stack.bounds();
-                // SAFETY: the usable part of the stack lies inside a region
-                // this pool owns and no coroutine runs on it; DONTNEED on a
-                // private anonymous mapping only drops its contents.
+                // SAFETY: `limit .. base` is the usable part of a free stack:
+                // it lies inside a region this pool owns and keeps mapped, and
+                // no coroutine runs on it or points into it (a stack that may
+                // still be pointed into is leaked, never put back). DONTNEED on
+                // a private anonymous mapping only drops its contents, which
+                // read back as zeros.
                 unsafe {
                     libc::madvise(bounds.limit as *mut libc::c_void, bounds.size(), libc::MADV_DONTNEED)
                 };
@@ -193,7 +232,9 @@ mod tests {
         assert_eq!(pool.free_count(), free, "trimming keeps every stack");
         assert_eq!(pool.class(4096).cold.len(), free - WARM_STACKS);
         let cold = pool.class(4096).cold[0].bounds();
-        // SAFETY: as above; DONTNEED made the page read back as zero.
+        // SAFETY: the word lies inside the usable part of a free stack of
+        // this pool, still mapped (DONTNEED drops contents, not the
+        // mapping), and nothing runs on it.
         assert_eq!(unsafe { ((cold.base - 8) as *const u64).read() }, 0);
         let reused: Vec<_> = (0..WARM_STACKS + 3).map(|_| pool.get(4096).unwrap()).collect();
         assert_eq!(pool.region_count(), regions, "reuse maps nothing");
@@ -211,7 +252,6 @@ mod tests {
         // Every free stack is promised, so a further reservation maps more.
         let extra = pool.reserve(8192).unwrap();
         assert_eq!(pool.region_count(), 2);
-        pool.unreserve(extra);
         // A task that runs and finishes gives its stack back for the next.
         let first = pool.take_reserved(classes[0]);
         let base = first.bounds().base;
@@ -219,8 +259,9 @@ mod tests {
         let second = pool.take_reserved(classes[1]);
         assert_eq!(second.bounds().base, base, "the stack just released is reused, warm");
         pool.put(second, &owner);
-        for class in &classes[2..] {
-            pool.unreserve(*class);
+        for class in classes[2..].iter().chain([&extra]) {
+            let stack = pool.take_reserved(*class);
+            pool.put(stack, &owner);
         }
         assert_eq!(pool.region_count(), 2, "no stack was mapped while taking reserved ones");
     }
@@ -234,5 +275,57 @@ mod tests {
         assert!(stack.bounds().canary_top_intact());
         assert!(stack.bounds().canary_intact());
         pool.put(stack, &owner);
+    }
+
+    #[test]
+    fn impossible_sizes_are_errors_that_leave_the_pool_as_it_was() {
+        let mut pool = StackPool::new(Protection::Auto);
+        for size in [usize::MAX, 1 << 60, crate::stack::MAX_STACK_SIZE + 1] {
+            let err = pool.reserve(size).expect_err("too large");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
+        assert_eq!(pool.region_count(), 0);
+        assert_eq!(pool.free_count(), 0);
+    }
+
+    /// Whether `/proc/self/maps` shows `address` inside a read/write
+    /// mapping.
+    fn mapped_read_write(address: usize) -> bool {
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+        maps.lines().any(|line| {
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else { return false };
+            let Some((start, end)) = range.split_once('-') else { return false };
+            let start = usize::from_str_radix(start, 16).unwrap_or(usize::MAX);
+            let end = usize::from_str_radix(end, 16).unwrap_or(0);
+            start <= address && address < end && perms.starts_with("rw")
+        })
+    }
+
+    #[test]
+    fn a_leaked_stack_is_never_reused_nor_unmapped() {
+        let mut pool = StackPool::new(Protection::Auto);
+        let owner = overflow::Owner::for_test();
+        let leaked = pool.get(8192).unwrap();
+        let bounds = leaked.bounds();
+        let top = (bounds.base - 8) as *mut u64;
+        // SAFETY: the word lies inside the usable part of a stack this test
+        // holds, and nothing runs on it.
+        unsafe { top.write_volatile(0x5EED) };
+        pool.leak(leaked);
+        // The other stacks of the pool are handed out, never the leaked one.
+        let others: Vec<_> = (0..2 * STACKS_PER_REGION).map(|_| pool.get(8192).unwrap()).collect();
+        assert!(others.iter().all(|s| s.bounds() != bounds), "a leaked stack was handed out again");
+        for s in others {
+            pool.put(s, &owner);
+        }
+        drop(pool);
+        assert!(mapped_read_write(bounds.base - 8), "the leaked stack was unmapped with its pool");
+        // SAFETY: the stack was leaked, so its region is mapped read/write
+        // for the rest of the process, and nothing else uses the stack.
+        assert_eq!(unsafe { top.read_volatile() }, 0x5EED, "the leaked stack kept its contents");
+        // SAFETY: the leaked stack's region stays mapped read/write for the
+        // rest of the process, and nothing else uses the stack.
+        unsafe { top.write_volatile(1) };
     }
 }

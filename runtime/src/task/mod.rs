@@ -92,8 +92,16 @@ impl Builder {
         self
     }
 
-    /// Sets the usable stack size in bytes, rounded up to whole pages. The
+    /// Sets the usable stack size in bytes, rounded up to whole pages; 0, or
+    /// any size below one page, gives the smallest stack, one page. The
     /// guard page below it comes on top.
+    ///
+    /// At most [`green::Builder::MAX_STACK_SIZE`] (1 GiB): for more,
+    /// [`Builder::spawn`] returns an error of kind
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) that names the limit,
+    /// and spawns nothing.
+    ///
+    /// [`green::Builder::MAX_STACK_SIZE`]: crate::Builder::MAX_STACK_SIZE
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
