@@ -46,6 +46,7 @@
 //! only if nothing else woke the task first, and `park` disarms it if
 //! something did.
 
+use std::panic::Location;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -123,8 +124,12 @@ pub(crate) fn waker() -> Waker {
 ///
 /// Outside a coroutine.
 #[inline(always)]
+#[track_caller]
 pub(crate) fn park(deadline: Option<Instant>) -> WakeReason {
-    Scheduler::with(|s| s.park(deadline)).expect("park called outside a coroutine")
+    // The caller's place in the runtime's code names what the task waits
+    // on, for the deadlock report (see `sync/touch.rs`).
+    let at = Location::caller();
+    Scheduler::with(|s| s.park(deadline, at)).expect("park called outside a coroutine")
 }
 
 /// Ends the epoch of a wait made of `Scheduler::park_task` calls, which

@@ -34,10 +34,11 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, Location};
 use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use corosensei::CoroutineResult;
@@ -47,7 +48,9 @@ use crate::inbox::{Inbox, Posted, TaskRef};
 use crate::park::{self, WakeReason, Waker};
 use crate::reactor::Reactor;
 use crate::stack::{Protection, Stack, StackBounds, StackPool, overflow};
+use crate::sync::touch;
 use crate::task::cell::{State, TaskCell, TaskCoroutine, TaskYielder};
+use crate::task::teardown::{self, Step, Teardown};
 use crate::timer::Timers;
 
 /// Task switches between two non-blocking polls of the reactor, so that a
@@ -97,17 +100,26 @@ pub(crate) struct Scheduler {
     /// This runtime's identity (the reactor's), kept here because every
     /// wake-up compares it.
     id: u64,
-    /// Tasks parked on a shared primitive, where another thread may wake
-    /// them; while non-zero, a stall cannot be called a deadlock.
-    remote_waits: Cell<usize>,
+    /// The time at the last turn of the loop that looked at the clock:
+    /// when tasks parked, roughly, for the deadlock report.
+    clock: Cell<Instant>,
     /// Reused buffer for draining the inbox.
     posted: RefCell<Vec<Posted>>,
     /// Stacks of finished tasks, for reuse.
     stacks: RefCell<StackPool>,
     /// Defaults for spawned tasks.
     config: Config,
-    /// Set once the main task has finished: parks no longer suspend.
+    /// Set once the main task has finished: the remaining tasks are being
+    /// torn down (see `task/teardown.rs`).
     shutting_down: Cell<bool>,
+    /// Tasks whose `panicking` flag is set: every one but the running
+    /// task is suspended in the middle of an unwind, and while there are
+    /// any, `std::thread::panicking` is true for every coroutine of the
+    /// thread (see [`Scheduler::panicking`]).
+    panicking_tasks: Cell<usize>,
+    /// Every task was leaked (see [`Scheduler::leak_all`]): the stack pool
+    /// is never unmapped.
+    stacks_leaked: Cell<bool>,
     /// Reused buffer for wakers found due while polling.
     due: RefCell<Vec<Waker>>,
 }
@@ -139,11 +151,13 @@ impl Scheduler {
             id: reactor.id(),
             reactor,
             inbox,
-            remote_waits: Cell::new(0),
+            clock: Cell::new(Instant::now()),
             posted: RefCell::new(Vec::new()),
             stacks: RefCell::new(StackPool::new(config.protection)),
             config,
             shutting_down: Cell::new(false),
+            panicking_tasks: Cell::new(0),
+            stacks_leaked: Cell::new(false),
             due: RefCell::new(Vec::new()),
         };
         // Cleared by `Drop for Scheduler`, also when `run` unwinds.
@@ -152,17 +166,21 @@ impl Scheduler {
         let size = scheduler.config.stack_size;
         let body = crate::task::body(main, |outcome| result.set(outcome));
         let main_task: Rc<TaskCell> = Rc::new(TaskCell::new(name, ()));
-        // The main coroutine cannot outlive this call: `shutdown` below
-        // drops every coroutine before `run` returns, and so does dropping
-        // `scheduler` if `run` unwinds.
-        // SAFETY: so what `main` borrows from the caller outlives it.
+        // SAFETY: `body` borrows from `run`'s caller; the main coroutine
+        // cannot outlive this call, because `shutdown` below ends every
+        // coroutine before `run` returns (or leaks it, never to run again,
+        // with its stack), and so does dropping `scheduler` if `run`
+        // unwinds. So what `main` borrows outlives the coroutine.
         let spawned = unsafe { scheduler.spawn_unchecked(main_task.clone(), size, body) };
         if let Err(err) = spawned {
             panic!("{err}");
         }
-        scheduler.run_until_done(&main_task);
+        let stopped = scheduler.run_until_done(&main_task);
         scheduler.shutdown();
         drop(main_task);
+        if let Err(report) = stopped {
+            panic!("{report}");
+        }
         match result.take() {
             Some(Ok(value)) => value,
             Some(Err(err)) => panic::resume_unwind(err.into_panic()),
@@ -198,15 +216,16 @@ impl Scheduler {
 
     /// Calls `f` with the running task, if any.
     #[inline]
-    fn with_current<R>(&self, f: impl FnOnce(&Rc<TaskCell>) -> R) -> Option<R> {
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Rc<TaskCell>) -> R) -> Option<R> {
         let current = self.current.get();
         if current.is_null() {
             return None;
         }
-        // The `Rc` that `run_task` or `tear_down` keeps in its frame, unmoved,
-        // until it resets `current` after the task switches back; the task
-        // runs only meanwhile, and `f` cannot keep the reference.
-        // SAFETY: so a non-null `current` points to a live `Rc`.
+        // SAFETY: a non-null `current` points to the `Rc` that `run_task`
+        // or `tear_down` keeps in its frame, unmoved, until it resets
+        // `current` after the task switches back; the task runs only
+        // meanwhile, so the `Rc` is alive, and `f` cannot keep the
+        // reference beyond this call.
         let task = unsafe { &*current };
         Some(f(task))
     }
@@ -265,65 +284,168 @@ impl Scheduler {
         Ok(())
     }
 
-    fn run_until_done(&self, main: &TaskCell) {
+    /// Runs tasks until the main one finishes. An `Err` is a report the
+    /// runtime cannot go on after (a deadlock, a failed `epoll_wait`):
+    /// `run` panics with it once every task is torn down, so that no
+    /// teardown runs while the thread is panicking.
+    fn run_until_done(&self, main: &TaskCell) -> Result<(), String> {
         let mut budget = EVENT_INTERVAL;
+        let mut stalled = None;
         loop {
+            let mut ran = false;
             loop {
                 let next = self.run_queue.pop();
                 let Some(task) = next else { break };
+                ran = true;
                 self.run_task(task);
                 if main.is_done() {
-                    return;
+                    return Ok(());
                 }
                 budget -= 1;
                 if budget == 0 {
                     budget = EVENT_INTERVAL;
-                    self.poll_if_waiting();
+                    self.poll_if_waiting()?;
                 }
             }
-            let timeout = {
+            if ran {
+                stalled = None;
+            }
+            self.clock.set(Instant::now());
+            let timeout = if self.timers.borrow().len() == 0 && self.reactor.waiters() == 0 {
+                self.stall(main, &mut stalled)?
+            } else {
                 let timers = self.timers.borrow();
-                if timers.len() == 0 && self.reactor.waiters() == 0 && self.remote_waits.get() == 0 {
-                    drop(timers);
-                    self.report_deadlock(main);
-                }
-                timers.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
+                timers.next_deadline().map(|d| d.saturating_duration_since(self.clock.get()))
             };
             if timeout.is_none_or(|t| !t.is_zero()) {
                 self.stacks.borrow_mut().trim();
             }
-            self.poll(timeout);
+            self.poll(timeout)?;
+        }
+    }
+
+    /// Every task is parked, and no timer or I/O can wake one: is it a
+    /// deadlock? `Err` with the report if so; otherwise how long to wait
+    /// for something from outside (`None`: until it comes).
+    ///
+    /// * A wait on a primitive another thread or runtime has used (see
+    ///   `sync/touch.rs`), or in several queues at once (a select), can be
+    ///   ended from outside: wait.
+    /// * Otherwise, if this is the only thread of the process, or no task
+    ///   waits on a primitive at all (joins, scopes, a sleep with no
+    ///   deadline), nothing can ever wake them: a deadlock.
+    /// * Otherwise a thread may hold a handle it has not used yet (a
+    ///   sender moved to a thread that is still computing): the runtime
+    ///   waits for [`STALL_GRACE`], and reports the deadlock only if
+    ///   nothing arrived meanwhile and the process's other threads used no
+    ///   CPU time (a thread that computes keeps the grace going). What it
+    ///   cannot see is a thread blocked for longer than that (in a read or
+    ///   a sleep) that will then use its handle; DESIGN.md lists it.
+    #[cold]
+    fn stall(&self, main: &TaskCell, stalled: &mut Option<Stalled>) -> Result<Option<Duration>, String> {
+        let mut on_primitives = false;
+        for (_, task) in self.tasks.borrow().iter() {
+            if task.state.get() != State::Parked {
+                continue;
+            }
+            let waits_on = task.waits_on.get();
+            if waits_on.is_null() {
+                continue;
+            }
+            if waits_on == touch::several() {
+                return Ok(None);
+            }
+            // SAFETY: a parked task's non-null `waits_on` (other than
+            // `several()`) is set by `WaitEpoch::begin` to the touch inside
+            // a queue of the primitive it waits on, and cleared when that
+            // wait ends (also by unwinding). The waiting frame borrows the
+            // primitive for the whole wait, so the touch is alive while the
+            // task stays parked in it, as it does throughout this loop
+            // (nothing runs meanwhile).
+            if unsafe { &*waits_on }.is_shared() {
+                return Ok(None);
+            }
+            on_primitives = true;
+        }
+        if !on_primitives || other_threads() == Some(0) {
+            return Err(self.deadlock_report(main));
+        }
+        let now = self.clock.get();
+        let others = others_cpu_time();
+        let since = match stalled {
+            Some(Stalled { since, cpu }) if others.saturating_sub(*cpu) <= STALL_ACTIVE => *since,
+            _ => {
+                *stalled = Some(Stalled { since: now, cpu: others });
+                now
+            }
+        };
+        match STALL_GRACE.checked_sub(now.saturating_duration_since(since)) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(self.deadlock_report(main)),
         }
     }
 
     #[cold]
-    fn report_deadlock(&self, main: &TaskCell) -> ! {
-        let parked = self.tasks.borrow().len();
-        panic!(
-            "green: deadlock: all {parked} coroutines (main coroutine {:?}, id {}) are parked and \
-             nothing can wake them: no timer is armed and no I/O is awaited",
+    fn deadlock_report(&self, main: &TaskCell) -> String {
+        use std::fmt::Write as _;
+        let tasks = self.tasks.borrow();
+        let now = Instant::now();
+        let mut report = format!(
+            "green: deadlock: all {} coroutines (main coroutine {:?}, id {}) are parked and nothing can \
+             wake them: no timer is armed, no I/O is awaited, and no other thread or runtime has used \
+             what they wait on",
+            tasks.len(),
             main.info.owner.name.as_deref().unwrap_or("<unnamed>"),
             main.info.owner.id
         );
+        let mut listed: Vec<&Rc<TaskCell>> = tasks.iter().map(|(_, task)| task).collect();
+        listed.sort_by_key(|task| task.info.owner.id);
+        for task in listed {
+            let waited = task.parked_at.get().map(|at| now.saturating_duration_since(at));
+            let waits_on = task.waits_on.get();
+            let what = if waits_on.is_null() || task.state.get() != State::Parked {
+                touch::describe(task.parked_by.get())
+            } else if waits_on == touch::several() {
+                "a select over several channels (or a wait in no known queue)"
+            } else {
+                // SAFETY: a parked task's non-null `waits_on` (other than
+                // `several()`) is the touch inside a queue of the primitive
+                // it waits on, set when its wait began and cleared when it
+                // ends; its waiting frame borrows the primitive until then,
+                // and nothing runs while the report is written.
+                touch::describe(unsafe { &*waits_on }.at())
+            };
+            let _ = write!(
+                report,
+                "\n  coroutine '{}' (id {}) waits on {what}",
+                task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+                task.info.owner.id,
+            );
+            if let Some(waited) = waited {
+                let _ = write!(report, " for {waited:.1?}");
+            }
+        }
+        report
     }
 
     /// The non-blocking poll between task switches: skipped entirely (no
     /// syscall, no clock read) when no task waits for I/O or a timer.
-    fn poll_if_waiting(&self) {
+    fn poll_if_waiting(&self) -> Result<(), String> {
         self.drain_inbox();
         if self.reactor.waiters() > 0 {
-            self.poll(Some(Duration::ZERO));
+            self.poll(Some(Duration::ZERO))?;
         } else if self.timers.borrow().len() > 0 {
             self.fire_timers();
         }
+        Ok(())
     }
 
     /// Waits for I/O up to `timeout` (None = until an event), then wakes
     /// the tasks whose I/O is ready and whose timers are due.
-    fn poll(&self, timeout: Option<Duration>) {
+    fn poll(&self, timeout: Option<Duration>) -> Result<(), String> {
         let mut due = self.due.take();
         if let Err(err) = self.reactor.poll(timeout, &mut due) {
-            panic!("green: epoll_wait failed: {err}");
+            return Err(format!("green: epoll_wait failed: {err}"));
         }
         for waker in due.drain(..) {
             waker.wake(WakeReason::Ready);
@@ -331,6 +453,7 @@ impl Scheduler {
         self.due.replace(due);
         self.drain_inbox();
         self.fire_timers();
+        Ok(())
     }
 
     /// Performs the wake-ups other threads have posted.
@@ -396,18 +519,6 @@ impl Scheduler {
         }
     }
 
-    /// Counts a task that parks where another thread may wake it.
-    #[inline]
-    pub(crate) fn remote_wait_begins(&self) {
-        self.remote_waits.set(self.remote_waits.get() + 1);
-    }
-
-    /// Undoes [`Scheduler::remote_wait_begins`].
-    #[inline]
-    pub(crate) fn remote_wait_ends(&self) {
-        self.remote_waits.set(self.remote_waits.get() - 1);
-    }
-
     /// This runtime's identity.
     #[inline]
     pub(crate) fn id(&self) -> u64 {
@@ -449,13 +560,10 @@ impl Scheduler {
         // conflict.
         let mut coroutine = running.coroutine.borrow_mut();
         if coroutine.is_none() {
+            // First run. A task cancelled before it started runs too: its
+            // body drops the closure inside the coroutine, where the
+            // waits of its destructors work (see `task::body`).
             drop(coroutine);
-            if running.cancel.is_requested() {
-                // Cancelled before it ever ran: its closure never runs.
-                self.discard_unstarted(running);
-                self.finish(running);
-                return;
-            }
             self.start(running);
             coroutine = running.coroutine.borrow_mut();
         }
@@ -467,6 +575,9 @@ impl Scheduler {
         drop(coroutine);
         self.current.set(ptr::null());
         overflow::leave();
+        if running.panicking.get() {
+            self.note_switch_out(running, matches!(result, CoroutineResult::Return(())));
+        }
         // Read twice rather than copied once: the check needs two fields,
         // and a copy kept for the rare report costs the whole bounds.
         if !running.info.stack.get().canary_top_intact() {
@@ -494,13 +605,48 @@ impl Scheduler {
         }
     }
 
-    /// Drops the closure of a task that never started and gives up its
-    /// stack reservation.
-    fn discard_unstarted(&self, task: &TaskCell) {
-        self.stacks.borrow_mut().unreserve(task.info.stack.get().class);
-        if panic::catch_unwind(AssertUnwindSafe(|| task.slot.drop_body())).is_err() {
-            report_discarded_panic(task);
+    /// Bookkeeping for [`Scheduler::panicking`] after `task`, flagged as
+    /// unwinding, switched back (`finished`: its body returned): its
+    /// unwind is over if it finished or the thread no longer panics.
+    #[cold]
+    #[inline(never)]
+    fn note_switch_out(&self, task: &TaskCell, finished: bool) {
+        if finished || !thread::panicking() {
+            self.set_panicking(task, false);
         }
+    }
+
+    /// Sets `task`'s `panicking` flag, keeping count of the flagged tasks.
+    pub(crate) fn set_panicking<S: ?Sized>(&self, task: &TaskCell<S>, panicking: bool) {
+        if task.panicking.replace(panicking) != panicking {
+            let count = self.panicking_tasks.get();
+            self.panicking_tasks.set(if panicking { count + 1 } else { count - 1 });
+        }
+    }
+
+    /// Whether the caller is unwinding from a panic: `thread::panicking`,
+    /// told apart per coroutine.
+    ///
+    /// std counts panics per OS thread, so while one coroutine is
+    /// suspended in the middle of an unwind (a destructor that waits),
+    /// `thread::panicking` is true for every coroutine of the thread. The
+    /// runtime's panic hook flags the coroutine that panics (and the
+    /// teardown the one it unwinds); the flag is cleared when the
+    /// coroutine switches away while the thread no longer panics, or
+    /// finishes. A flagged caller is unwinding; an unflagged one is if no
+    /// other task is flagged (then the thread's count is its own: an
+    /// unwind started by `resume_unwind`, or with the hook replaced).
+    /// What this cannot tell: whether a flagged coroutine caught its panic
+    /// and has not switched away since, while another is suspended
+    /// mid-unwind (it is taken to be still unwinding); and an unflagged
+    /// unwind while another coroutine is flagged (taken to be none).
+    pub(crate) fn panicking(&self) -> bool {
+        if !thread::panicking() {
+            return false;
+        }
+        // Flagged: unwinding. Unflagged: unwinding unless another task is
+        // suspended in the middle of an unwind (then the count is theirs).
+        self.with_current(|task| task.panicking.get()).unwrap_or(false) || self.panicking_tasks.get() == 0
     }
 
     /// Requests cancellation of a task of this runtime (see
@@ -533,10 +679,12 @@ impl Scheduler {
         self.stacks.borrow_mut().put(stack, &task.info.owner);
     }
 
-    /// See [`park::park`].
+    /// See [`park::park`]; `at` is where in the runtime the wait was
+    /// made.
     #[inline(always)]
-    pub(crate) fn park(&self, deadline: Option<Instant>) -> WakeReason {
+    pub(crate) fn park(&self, deadline: Option<Instant>, at: &'static Location<'static>) -> WakeReason {
         let task = self.current_task();
+        task.parked_by.set(Some(at));
         let reason = self.park_task(&task, deadline);
         task.epoch.set(task.epoch.get().wrapping_add(1));
         reason
@@ -556,7 +704,7 @@ impl Scheduler {
             return reason;
         }
         if self.shutting_down.get() {
-            return WakeReason::Cancelled;
+            return self.teardown_point(task);
         }
         // The common case, no deadline, no scope and no request, reads no
         // clock and arms no timer; the rest is out of line, so that the
@@ -564,9 +712,44 @@ impl Scheduler {
         if deadline.is_some() || !task.cancel.is_idle() {
             return self.park_timed(task, deadline);
         }
+        task.parked_at.set(Some(self.clock.get()));
         task.state.set(State::Parked);
         self.suspend(task, Switch::Park);
+        if task.unwinding.get() {
+            return self.teardown_point(task);
+        }
         task.reason.get()
+    }
+
+    /// A suspension point of `task` while the runtime tears it down: fail
+    /// the wait, start the teardown unwind, or, for a coroutine that
+    /// refuses to die, switch back to the scheduler for good (see
+    /// `task/teardown.rs`).
+    #[cold]
+    #[inline(never)]
+    fn teardown_point(&self, task: &TaskCell) -> WakeReason {
+        match teardown::step(task, thread::panicking()) {
+            Step::Return(reason) => reason,
+            Step::Unwind => teardown::unwind(self, task),
+            Step::Refuse => loop {
+                task.state.set(State::Parked);
+                self.suspend(task, Switch::Park);
+            },
+        }
+    }
+
+    /// The wait of a cancelled task ends at once, but only after the
+    /// others had a turn: a loop that ignores the error would otherwise
+    /// never give up the thread.
+    #[cold]
+    #[inline(never)]
+    fn deliver_cancellation(&self, task: &TaskCell) -> WakeReason {
+        task.state.set(State::Runnable);
+        self.suspend(task, Switch::Yield);
+        if task.unwinding.get() {
+            return self.teardown_point(task);
+        }
+        WakeReason::Cancelled
     }
 
     /// [`Scheduler::park_task`] with a deadline, a scope or a cancellation
@@ -576,7 +759,7 @@ impl Scheduler {
     fn park_timed(&self, task: &TaskCell, deadline: Option<Instant>) -> WakeReason {
         let now = Instant::now();
         if !task.cancel.is_idle() && task.cancel.deliver(now) {
-            return WakeReason::Cancelled;
+            return self.deliver_cancellation(task);
         }
         if deadline.is_some_and(|d| d <= now) {
             return WakeReason::TimedOut;
@@ -586,13 +769,17 @@ impl Scheduler {
             wake_at = Some(wake_at.map_or(scope, |d| d.min(scope)));
         }
         let timer = wake_at.map(|d| self.timers.borrow_mut().insert(d, park::waker_for(self.current_task())));
+        task.parked_at.set(Some(now));
         task.state.set(State::Parked);
         self.suspend(task, Switch::Park);
+        if task.unwinding.get() {
+            return self.teardown_point(task);
+        }
         let reason = task.reason.get();
-        if let Some(timer) = timer {
-            if reason != WakeReason::TimedOut {
-                self.timers.borrow_mut().cancel(timer);
-            }
+        if let Some(timer) = timer
+            && reason != WakeReason::TimedOut
+        {
+            self.timers.borrow_mut().cancel(timer);
         }
         if reason == WakeReason::TimedOut && deadline != wake_at {
             // The timer was a scope's deadline, unless the operation's own
@@ -619,13 +806,20 @@ impl Scheduler {
     /// machine; inlined, under 10 ns of it is the switch.
     #[inline(always)]
     pub(crate) fn yield_now(&self) -> bool {
+        let Some(task) = self.with_current(|task| -> *const TaskCell { &**task }) else { return false };
+        // SAFETY: `task` points to the running task's record, which the
+        // `Rc` that `run_task` (or `tear_down`) keeps in its frame holds
+        // alive until the task has switched back; this frame is inside
+        // the task, so it ends first.
+        let task = unsafe { &*task };
         if self.shutting_down.get() {
-            return self.has_current();
+            self.teardown_point(task);
+            return true;
         }
-        let Some(yielder) = self.with_current(|task| task.yielder.get()) else { return false };
-        // SAFETY: as in `suspend`: the yielder lives on the running task's
-        // own stack, which is live while it runs.
-        unsafe { &*yielder }.suspend(Switch::Yield);
+        // A task torn down while it waits in the run queue after a yield
+        // goes on to its next suspension point, where the check above
+        // starts its teardown: a check here would cost every yield.
+        self.suspend(task, Switch::Yield);
         true
     }
 
@@ -642,14 +836,23 @@ impl Scheduler {
         unsafe { &*yielder }.suspend(why);
     }
 
-    /// Records the running task's yielder; called once when it starts.
-    pub(crate) fn set_yielder(&self, yielder: &TaskYielder) {
-        self.current_task().yielder.set(yielder);
+    /// Records the running task's yielder, once, when it starts; returns
+    /// whether its body runs: not at shutdown, nor after a cancellation if
+    /// `skip_if_cancelled` (then the body drops its closure instead).
+    pub(crate) fn begin_task(&self, yielder: &TaskYielder, skip_if_cancelled: bool) -> bool {
+        let task = self.current_task();
+        task.yielder.set(yielder);
+        if task.unwinding.get() {
+            task.teardown.set(Teardown::DroppingBody);
+            return false;
+        }
+        !(skip_if_cancelled && task.cancel.is_requested())
     }
 
     /// Cancels and unwinds every task still alive after the main one
     /// finished, so that their destructors run; loops because destructors
-    /// may spawn.
+    /// may spawn. Always finishes: a task that refuses to die is leaked
+    /// (see `task/teardown.rs`).
     fn shutdown(&self) {
         self.shutting_down.set(true);
         self.run_queue.clear();
@@ -666,9 +869,10 @@ impl Scheduler {
         self.reactor.clear();
     }
 
-    /// Unwinds one task's stack (running its destructors) and recycles it.
+    /// Unwinds one task's stack (running its destructors) and recycles it;
+    /// a task that never started drops its closure inside its coroutine.
     fn tear_down(&self, task: &Rc<TaskCell>) {
-        if task.is_done() {
+        if task.is_done() || task.unwinding.get() {
             return; // a scoped child torn down with its parent
         }
         // Children of a `green::scope` borrow from their parent's stack:
@@ -679,32 +883,66 @@ impl Scheduler {
         }
         task.cancel.request();
         task.unwinding.set(true);
-        let coroutine = task.coroutine.borrow_mut().take();
-        if let Some(mut coroutine) = coroutine {
-            overflow::enter(&task.info);
-            self.current.set(task);
-            let unwound = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
-            self.current.set(ptr::null());
-            overflow::leave();
-            match unwound {
-                Ok(()) => self.recycle(coroutine, task),
-                Err(_) => {
-                    // Reached only if the coroutine never ran (in one that
-                    // has, a destructor that panics during the unwind aborts
-                    // the process, as it would on a thread): dropping its
-                    // closure panicked part-way and the coroutine cannot tell
-                    // what is left to drop. Forgetting it leaks the rest and
-                    // its stack (unmapped with the pool); dropping it would
-                    // drop the closure twice.
-                    report_discarded_panic(task);
-                    std::mem::forget(coroutine);
-                }
-            }
-        } else {
-            self.discard_unstarted(task);
+        // Suspended in the middle of an unwind of its own, or perhaps (the
+        // thread panics and no task is flagged: an unwind the hook did not
+        // see): a second unwind from a destructor would abort the process.
+        let in_unwind = thread::panicking() && (task.panicking.get() || self.panicking_tasks.get() == 0);
+        task.teardown.set(if in_unwind { Teardown::RequestedInUnwind } else { Teardown::Requested });
+        if task.coroutine.borrow().is_none() {
+            self.start(task);
         }
+        let Some(mut coroutine) = task.coroutine.borrow_mut().take() else { return };
+        task.state.set(State::Running);
+        overflow::enter(&task.info);
+        self.current.set(task);
+        let result = coroutine.resume(());
+        self.current.set(ptr::null());
+        overflow::leave();
         task.state.set(State::Done);
         task.join_waiter.borrow_mut().take();
+        match result {
+            CoroutineResult::Return(()) => {
+                self.set_panicking(&**task, false);
+                self.recycle(coroutine, task);
+            }
+            CoroutineResult::Yield(_) => {
+                // Never resumed again: it no longer counts.
+                self.set_panicking(&**task, false);
+                self.leak(coroutine, task);
+            }
+        }
+    }
+
+    /// Gives up on a coroutine that refuses to die: it is never resumed,
+    /// and its stack is never freed, because primitives' queues may still
+    /// point into it.
+    #[cold]
+    fn leak(&self, mut coroutine: TaskCoroutine, task: &TaskCell) {
+        eprintln!(
+            "green: coroutine '{}' (id {}) caught the unwind that tears it down at shutdown and went on \
+             waiting; it is left suspended and its stack is leaked",
+            task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+            task.info.owner.id
+        );
+        // SAFETY: `force_reset` abandons the coroutine's frames without
+        // running their destructors, which is sound as long as their memory
+        // is never reused or freed (values there may be pinned, and queues
+        // may point into them): the stack goes to `StackPool::leak` below,
+        // which never hands it out again nor unmaps its region, and the
+        // coroutine is never resumed. It is as if the coroutine stayed
+        // suspended for the rest of the process.
+        unsafe { coroutine.force_reset() };
+        self.stacks.borrow_mut().leak(coroutine.into_stack());
+    }
+
+    /// Leaks every task left and the whole stack pool (see `Drop`).
+    #[cold]
+    fn leak_all(&self) {
+        let tasks: Vec<Rc<TaskCell>> = self.tasks.borrow_mut().drain().collect();
+        eprintln!("green: the runtime stopped with {} coroutines alive; they are leaked", tasks.len());
+        self.run_queue.clear();
+        self.stacks_leaked.set(true);
+        std::mem::forget(tasks);
     }
 }
 
@@ -764,26 +1002,79 @@ impl RunQueue {
 
 impl Drop for Scheduler {
     fn drop(&mut self) {
-        // Reached normally after `shutdown`; on a panic out of `run` (a
-        // deadlock report, say), tear down what is left so that no coroutine
-        // outlives its stack pool. The destructors that run meanwhile still
-        // find this scheduler, which has not moved since `run` published it.
+        // Reached with tasks left only when `run` itself unwinds past the
+        // loop (a bug in the runtime). A teardown needs a thread that is
+        // not panicking (see `task/teardown.rs`), so then every task is
+        // leaked, stacks included: nothing is freed that a suspended
+        // coroutine or a queue pointing into its stack could touch.
         if !self.tasks.borrow().is_empty() {
-            self.shutdown();
+            if thread::panicking() {
+                self.leak_all();
+            } else {
+                self.shutdown();
+            }
+        }
+        if self.stacks_leaked.get() {
+            // The stacks of the leaked coroutines lie in the pool's regions.
+            let protection = self.config.protection;
+            std::mem::forget(self.stacks.replace(StackPool::new(protection)));
         }
         CURRENT.set(ptr::null());
     }
 }
 
-/// Says on stderr that dropping the closure of a never-started task
-/// panicked and that the panic was dropped.
-fn report_discarded_panic(task: &TaskCell) {
-    eprintln!(
-        "green: dropping the closure of coroutine '{}' (id {}), which was cancelled before it started, \
-         panicked; the panic was discarded",
-        task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
-        task.info.owner.id
-    );
+/// How long a stalled runtime whose tasks wait on primitives nobody else
+/// has used waits before it reports a deadlock, when other threads exist
+/// (see `Scheduler::stall`).
+const STALL_GRACE: Duration = Duration::from_secs(1);
+
+/// CPU time the other threads of the process may use during the grace
+/// and still count as idle (the test harness's threads, say).
+const STALL_ACTIVE: Duration = Duration::from_millis(20);
+
+/// A stall that may be a deadlock: since when, and the CPU time the
+/// process's other threads had used then.
+#[derive(Debug, Clone, Copy)]
+struct Stalled {
+    /// When the stall began (or the other threads were last seen busy).
+    since: Instant,
+    /// [`others_cpu_time`] then.
+    cpu: Duration,
+}
+
+/// Threads of the process besides the calling one, from
+/// `/proc/self/stat`; `None` if it cannot be read.
+fn other_threads() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, field 2, is in parentheses and may hold spaces:
+    // count fields after its closing one. `num_threads` is field 20.
+    let after = stat.rsplit_once(')')?.1;
+    let threads: usize = after.split_whitespace().nth(17)?.parse().ok()?;
+    threads.checked_sub(1)
+}
+
+/// CPU time used by the process's threads other than the calling one.
+fn others_cpu_time() -> Duration {
+    fn used(who: libc::c_int) -> Duration {
+        // SAFETY: `rusage` is plain data for which all zeroes is valid.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable `rusage` for the call.
+        if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+            return Duration::ZERO;
+        }
+        let micros = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+        };
+        micros(usage.ru_utime) + micros(usage.ru_stime)
+    }
+    used(libc::RUSAGE_SELF).saturating_sub(used(libc::RUSAGE_THREAD))
+}
+
+/// Whether the caller is unwinding from a panic: in a coroutine, whether
+/// that coroutine is (see [`Scheduler::panicking`]); elsewhere,
+/// `std::thread::panicking`.
+pub(crate) fn panicking() -> bool {
+    Scheduler::with(|s| s.panicking()).unwrap_or_else(thread::panicking)
 }
 
 /// Whether the caller runs inside a coroutine of a green runtime.

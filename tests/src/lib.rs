@@ -4,7 +4,9 @@
 //!   prove that cancelled coroutines ran their destructors.
 //! * [`run_in_child`]: runs one test body in a fresh copy of the test
 //!   binary, for behaviour that ends the process (a stack overflow aborts)
-//!   or needs the process to itself (counting open descriptors).
+//!   or needs the process to itself (counting open descriptors);
+//!   [`run_in_child_or_hang`] for a body that hangs when the behaviour
+//!   under test is broken.
 //! * [`open_fds`], [`mappings`], [`thread_cpu_time`]: what the process
 //!   holds and what the calling thread has used, read from the kernel.
 
@@ -13,9 +15,9 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Counts drops of the [`DropToken`]s it hands out.
 ///
@@ -93,6 +95,62 @@ pub fn run_in_child(test: &str, body: impl FnOnce()) -> io::Result<Output> {
         )));
     }
     Ok(output)
+}
+
+/// Like [`run_in_child`], for a body that would hang if the behaviour under
+/// test were broken: a child still running after `limit` is killed, and
+/// this returns `Ok(None)`. `limit` only turns a hang into a failure; pick
+/// one far beyond what the body needs (a minute), never a speed target.
+///
+/// # Errors
+///
+/// As [`run_in_child`].
+pub fn run_in_child_or_hang(test: &str, limit: Duration, body: impl FnOnce()) -> io::Result<Option<Output>> {
+    if std::env::var_os(CHILD_ENV).as_deref() == Some(OsStr::new(test)) {
+        return run_in_child(test, body).map(Some);
+    }
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, test)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Read both pipes on threads, so that a chatty child cannot block on a
+    // full pipe while this waits for it to exit.
+    let mut stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout pipe"))?;
+    let mut stderr = child.stderr.take().ok_or_else(|| io::Error::other("no stderr pipe"))?;
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = io::Read::read_to_end(&mut stdout, &mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = io::Read::read_to_end(&mut stderr, &mut buf);
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    let Some(status) = status else { return Ok(None) };
+    if String::from_utf8_lossy(&stdout).contains("running 0 tests") {
+        return Err(io::Error::other(format!(
+            "the child process ran no test named {test:?}: pass the exact name of the test that \
+             calls run_in_child_or_hang"
+        )));
+    }
+    Ok(Some(Output { status, stdout, stderr }))
 }
 
 /// Describes a child's exit status and output, for assertion messages.

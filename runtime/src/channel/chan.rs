@@ -59,7 +59,9 @@
 //! receiver would stay queued, and the next sender would hand its message
 //! to it: lost (and written into a frame that is gone).
 
+use crate::scheduler::Scheduler;
 use crate::sync::spin::{SpinGuard, SpinLock};
+use crate::sync::touch::Touch;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::mem;
@@ -157,6 +159,14 @@ impl<T> Entry for Parked<T> {
             Party::Sole(_) => None,
         }
     }
+
+    #[inline]
+    fn queued_in(&self, touch: &Touch) {
+        match &self.party {
+            Party::Shared(handle) => handle.queued_in(touch),
+            Party::Sole(handle) => handle.queued_in(touch),
+        }
+    }
 }
 
 impl<T> Parked<T> {
@@ -195,7 +205,9 @@ impl<T> Parked<T> {
     fn claim_taking(self, message: &mut Option<T>) -> Option<Wakeup> {
         let slot = self.slot;
         self.claim_with(Completion::Done, || {
-            // SAFETY: as in `claim_giving`.
+            // SAFETY: the claim is won and the transfer is in progress: the
+            // parked sender's slot is alive (it waits for the token) and
+            // nobody else touches it (module docs).
             *message = unsafe { (*slot).take() };
         })
     }
@@ -312,6 +324,7 @@ impl<T> Chan<T> {
     }
 
     /// Locks the state (no user code runs and nothing waits under it).
+    #[inline]
     fn lock(&self) -> SpinGuard<'_, State<T>> {
         self.state.lock()
     }
@@ -591,6 +604,11 @@ impl<T> State<T> {
             return Ok(Some(receiver));
         }
         let message = message.expect("the message stays here until a claim succeeds");
+        // A sender that finds room enters no queue and claims no waiter,
+        // yet it may send again later: it counts as a use of the channel by
+        // whoever may wait to receive (see `sync/touch.rs`). (A claim above
+        // counted already.)
+        self.receivers_waiting.touched_by(Scheduler::with(|s| s.id()));
         if capacity.is_none_or(|capacity| self.buffer.len() < capacity) {
             self.buffer.push_back(message);
             return Ok(None);
@@ -605,6 +623,9 @@ impl<T> State<T> {
     fn try_recv(&mut self, capacity: Option<usize>) -> Result<(T, Option<Wakeup>), TryRecvError> {
         let mut taken = None;
         if let Some(message) = self.buffer.pop_front() {
+            // A use of the channel by whoever may wait to send, as in
+            // `try_send`.
+            self.senders_waiting.touched_by(Scheduler::with(|s| s.id()));
             let sender = self.senders_waiting.pop_claimed_with(|s| s.claim_taking(&mut taken));
             if let Some(refill) = taken {
                 self.buffer.push_back(refill);

@@ -206,10 +206,10 @@ impl<S: FdOwner> IoSource<S> {
         let fd = self.inner.as_fd();
         let mut registered = Some(registered);
         Scheduler::with(|s| {
-            if registered.as_ref().is_some_and(|r| r.runtime() == s.reactor.id()) {
-                if let Some(registered) = registered.take() {
-                    s.reactor.deregister(fd, registered);
-                }
+            if registered.as_ref().is_some_and(|r| r.runtime() == s.reactor.id())
+                && let Some(registered) = registered.take()
+            {
+                s.reactor.deregister(fd, registered);
             }
         });
         if let Some(registered) = registered {

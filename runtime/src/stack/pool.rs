@@ -102,12 +102,6 @@ impl StackPool {
         class.warm.pop().or_else(|| class.cold.pop()).expect("a reserved stack is waiting in the pool")
     }
 
-    /// Gives up a promise made by [`StackPool::reserve`] (the task ended
-    /// before it started).
-    pub(crate) fn unreserve(&mut self, class: usize) {
-        self.class(class).reserved -= 1;
-    }
-
     /// A stack with at least `size` usable bytes, now.
     ///
     /// # Errors
@@ -135,8 +129,6 @@ impl StackPool {
     /// in is never unmapped, not even when the pool is dropped. The region's
     /// other stacks are reused as before; only its address space (and the
     /// pages the leaked stack touched) stays with the process.
-    // Called by the scheduler's teardown; unused until that lands.
-    #[allow(dead_code)]
     pub(crate) fn leak(&mut self, stack: Stack) {
         let address = stack.bounds().guard_start;
         match self.regions.iter_mut().find(|region| region.contains(address)) {

@@ -58,14 +58,16 @@
 //!   held then gets [`LockError::Cancelled`]; `lock().unwrap()` there
 //!   panics while unwinding, which aborts the process. Handle the error in
 //!   destructors (`if let Ok(guard) = lock.lock()`).
-//! * Poisoning asks `std::thread::panicking`, which is per thread, not per
-//!   coroutine: while one coroutine is parked in the middle of a panic's
-//!   unwind (a destructor that sleeps or waits), a guard dropped normally
-//!   by another coroutine of the same thread poisons its lock. Do not park
-//!   in destructors that may run during a panic.
+//! * Poisoning is decided per coroutine: a guard dropped normally while
+//!   another coroutine of the thread is parked in the middle of a panic's
+//!   unwind does not poison its lock, although `std::thread::panicking`
+//!   says true for the whole thread then. The runtime tells the unwinding
+//!   coroutines apart with its panic hook; DESIGN.md lists the few cases
+//!   it cannot tell.
 
 pub(crate) mod sole;
 pub(crate) mod spin;
+pub(crate) mod touch;
 pub(crate) mod waiter;
 
 mod condvar;

@@ -18,6 +18,15 @@
 //! `std::thread::panicking` is true during that unwind, and the guard asks
 //! the runtime whether its coroutine is being torn down before it poisons.
 //!
+//! # Per coroutine, not per thread
+//!
+//! `std::thread::panicking` answers for the OS thread, and a coroutine
+//! suspended in a destructor in the middle of its unwind (waiting for a
+//! lock, say) leaves it true for every other coroutine of the thread. The
+//! guard therefore asks the runtime (`scheduler::panicking`), which knows
+//! which of its coroutines is unwinding: a clean guard drop in one
+//! coroutine does not poison because another is suspended mid-unwind.
+//!
 //! # Why not `std::sync::LockResult`
 //!
 //! `std`'s `LockResult<G>` is `Result<G, PoisonError<G>>`: it has no room
@@ -38,7 +47,6 @@ use std::fmt;
 use std::io;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 
 use crate::scheduler::Scheduler;
 
@@ -182,14 +190,14 @@ impl Flag {
 
     /// Called when an exclusive guard is made.
     pub(super) fn guard(&self) -> Guard {
-        Guard { panicking: thread::panicking() }
+        Guard { panicking: crate::scheduler::panicking() }
     }
 
     /// Called when an exclusive guard is dropped: poisons the lock if a
     /// panic began while the guard was held, unless that "panic" is the
     /// runtime unwinding a cancelled coroutine at shutdown.
     pub(super) fn done(&self, guard: Guard) {
-        if !guard.panicking && thread::panicking() && !torn_down() {
+        if !guard.panicking && crate::scheduler::panicking() && !torn_down() {
             self.poisoned.store(true, Ordering::Relaxed);
         }
     }

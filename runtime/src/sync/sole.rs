@@ -48,11 +48,12 @@
 
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
-use super::waiter::{Outcome, WaitEpoch, WaiterHandle};
+use super::touch::Touch;
+use super::waiter::{Outcome, WaitEpoch, WaiterHandle, park_thread};
 use crate::inbox::{Inbox, Posted};
 use crate::park::{self, WakeReason};
 use crate::scheduler::Scheduler;
@@ -67,6 +68,10 @@ pub(crate) struct SoleWaiter {
     /// `WAITING`, or the token of the claim. Written under the queue's
     /// lock; read by the owner without it.
     state: AtomicUsize,
+    /// The touch of the queue the waiter is in (see `touch.rs`): written
+    /// by the owner as it queues its entry, read by it when the wait
+    /// begins.
+    queue: AtomicPtr<Touch>,
     /// Who waits.
     owner: Owner,
 }
@@ -120,7 +125,7 @@ impl SoleWaiter {
         })
         .flatten()
         .unwrap_or_else(|| Owner::Thread(thread::current()));
-        SoleWaiter { state: AtomicUsize::new(WAITING), owner }
+        SoleWaiter { state: AtomicUsize::new(WAITING), queue: AtomicPtr::new(std::ptr::null_mut()), owner }
     }
 
     /// What the queue entry holds.
@@ -144,7 +149,7 @@ impl SoleWaiter {
                 );
                 Scheduler::with(|s| {
                     // One epoch for the whole wait, as for a shared waiter.
-                    let _wait = WaitEpoch::begin(s, task);
+                    let _wait = WaitEpoch::begin(task, self.queue.load(Ordering::Relaxed));
                     loop {
                         if let Some(token) = self.claimed() {
                             return Outcome::Claimed(token);
@@ -165,21 +170,7 @@ impl SoleWaiter {
     /// [`SoleWaiter::wait`] for a thread outside any runtime.
     #[inline(never)]
     fn wait_thread(&self, deadline: Option<Instant>) -> Outcome {
-        loop {
-            if let Some(token) = self.claimed() {
-                return Outcome::Claimed(token);
-            }
-            match deadline {
-                None => thread::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Outcome::TimedOut;
-                    }
-                    thread::park_timeout(deadline - now);
-                }
-            }
-        }
+        park_thread(deadline, || self.claimed())
     }
 
     /// The token of the claim, if a notifier has claimed this waiter.
@@ -209,6 +200,21 @@ impl SoleWaiter {
 }
 
 impl SoleHandle {
+    /// Notes, as the owner queues this handle, that it is in the queue
+    /// whose touch is `touch` (see `touch.rs`).
+    #[inline]
+    pub(crate) fn queued_in(&self, touch: &Touch) {
+        // SAFETY: the owner queues its entry from inside its wait's frame,
+        // under the queue's lock: the waiter is alive (module docs).
+        let waiter = unsafe { self.waiter.as_ref() };
+        let runtime = match &waiter.owner {
+            Owner::Task { runtime, .. } => Some(*runtime),
+            Owner::Thread(_) => None,
+        };
+        touch.by(runtime);
+        waiter.queue.store(std::ptr::from_ref(touch).cast_mut(), Ordering::Relaxed);
+    }
+
     /// Whether this handle belongs to `waiter`.
     pub(crate) fn is_for(&self, waiter: &SoleWaiter) -> bool {
         std::ptr::eq(self.waiter.as_ptr(), waiter)

@@ -49,12 +49,15 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
+use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering, fence};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
+use super::touch::{QueueMark, Touch, mark_queue, several};
 use crate::inbox::TaskRef;
 use crate::park::{self, WakeReason};
 use crate::scheduler::Scheduler;
@@ -87,6 +90,9 @@ enum Target {
 pub(crate) struct Core {
     /// `WAITING`, `ABANDONED`, `TRANSFERRING`, or the token of the claim.
     state: AtomicUsize,
+    /// The queues of this wait (see `touch.rs`): written by the owner as
+    /// it queues its entries, read by it when the wait begins.
+    queues: AtomicPtr<Touch>,
     /// Who to wake once claimed.
     target: Target,
 }
@@ -136,8 +142,11 @@ impl Waiter {
         match Scheduler::with(|s| s.running_task().map(|task| Waiter::for_task(s, task))).flatten() {
             Some(waiter) => waiter,
             None => {
-                let core =
-                    Core { state: AtomicUsize::new(WAITING), target: Target::Thread(thread::current()) };
+                let core = Core {
+                    state: AtomicUsize::new(WAITING),
+                    queues: AtomicPtr::new(ptr::null_mut()),
+                    target: Target::Thread(thread::current()),
+                };
                 Waiter { core: ManuallyDrop::new(Arc::new(core)), spare: Cell::new(None), task: None }
             }
         }
@@ -160,12 +169,17 @@ impl Waiter {
             (Some(core), None) if Arc::strong_count(&core) == 1 => (core, None),
             _ => {
                 let target = Target::Task(scheduler.task_ref(&task), AtomicU32::new(epoch));
-                let core = Arc::new(Core { state: AtomicUsize::new(WAITING), target });
+                let core = Arc::new(Core {
+                    state: AtomicUsize::new(WAITING),
+                    queues: AtomicPtr::new(ptr::null_mut()),
+                    target,
+                });
                 return Waiter { core: ManuallyDrop::new(core), spare: Cell::new(None), task: Some(task) };
             }
         };
         fence(Ordering::Acquire);
         core.state.store(WAITING, Ordering::Relaxed);
+        core.queues.store(ptr::null_mut(), Ordering::Relaxed);
         if let Target::Task(_, last) = &core.target {
             last.store(epoch, Ordering::Relaxed);
         }
@@ -234,7 +248,7 @@ impl Waiter {
             // ignored. Also counts the wait with the scheduler; both are
             // undone when the coroutine is unwound mid-wait too (torn down
             // at shutdown).
-            let _wait = WaitEpoch::begin(s, task);
+            let _wait = WaitEpoch::begin(task, self.core.queues.load(Ordering::Relaxed));
             loop {
                 if let Some(token) = self.claimed() {
                     return Outcome::Claimed(token);
@@ -250,20 +264,9 @@ impl Waiter {
     }
 
     fn wait_thread(&self, deadline: Option<Instant>) -> Outcome {
-        loop {
-            if let Some(token) = self.claimed() {
-                return Outcome::Claimed(token);
-            }
-            match deadline {
-                None => thread::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return self.abandon(Outcome::TimedOut);
-                    }
-                    thread::park_timeout(deadline - now);
-                }
-            }
+        match park_thread(deadline, || self.claimed()) {
+            Outcome::Claimed(token) => Outcome::Claimed(token),
+            interrupted => self.abandon(interrupted),
         }
     }
 
@@ -335,21 +338,52 @@ impl Core {
     }
 }
 
-/// A coroutine's wait: counted with its scheduler, which must not report
-/// a deadlock meanwhile, and parked in one epoch (see `Waiter::wait`).
-/// Dropped when the wait ends, also when unwinding.
+/// The wait of a thread outside any coroutine: parks the thread until
+/// `claimed` returns a token or `deadline` passes (then `TimedOut`).
+///
+/// On the thread of a running runtime but outside its coroutines (the
+/// scheduler itself, dropping a detached task's result or a leftover value
+/// at shutdown), parking the thread would freeze every coroutine of the
+/// runtime, which may be the very ones that could end the wait: the wait
+/// fails at once with `Cancelled` instead, as waits do in a coroutine
+/// being torn down.
+pub(crate) fn park_thread(deadline: Option<Instant>, claimed: impl Fn() -> Option<usize>) -> Outcome {
+    if Scheduler::with(|_| ()).is_some() {
+        return claimed().map_or(Outcome::Cancelled, Outcome::Claimed);
+    }
+    loop {
+        if let Some(token) = claimed() {
+            return Outcome::Claimed(token);
+        }
+        match deadline {
+            None => thread::park(),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Outcome::TimedOut;
+                }
+                thread::park_timeout(deadline - now);
+            }
+        }
+    }
+}
+
+/// A coroutine's wait on primitives: parked in one epoch (see
+/// `Waiter::wait`), with the queues it just entered recorded in its task
+/// for the deadlock check (see `touch.rs`). Dropped when the wait ends,
+/// also when unwinding.
 pub(crate) struct WaitEpoch<'a> {
-    /// The task's scheduler.
-    scheduler: &'a Scheduler,
     /// The waiting task.
     task: &'a TaskCell,
 }
 
 impl<'a> WaitEpoch<'a> {
+    /// Begins the wait of `task` in the queues `queues` (see `touch.rs`;
+    /// none recorded counts as several: anybody may end the wait).
     #[inline]
-    pub(crate) fn begin(scheduler: &'a Scheduler, task: &'a TaskCell) -> WaitEpoch<'a> {
-        scheduler.remote_wait_begins();
-        WaitEpoch { scheduler, task }
+    pub(crate) fn begin(task: &'a TaskCell, queues: QueueMark) -> WaitEpoch<'a> {
+        task.waits_on.set(if queues.is_null() { several() } else { queues });
+        WaitEpoch { task }
     }
 }
 
@@ -357,7 +391,7 @@ impl Drop for WaitEpoch<'_> {
     #[inline]
     fn drop(&mut self) {
         park::end_epoch(self.task);
-        self.scheduler.remote_wait_ends();
+        self.task.waits_on.set(ptr::null());
     }
 }
 
@@ -431,6 +465,19 @@ impl WaiterHandle {
         }
     }
 
+    /// Notes that the owner queued this handle in the queue whose touch is
+    /// `touch` (see `touch.rs`).
+    #[inline]
+    pub(crate) fn queued_in(&self, touch: &Touch) {
+        let runtime = match &self.core.target {
+            Target::Task(task, _) => Some(task.runtime()),
+            Target::Thread(_) => None,
+        };
+        touch.by(runtime);
+        let mark = mark_queue(self.core.queues.load(Ordering::Relaxed), touch);
+        self.core.queues.store(mark.cast_mut(), Ordering::Relaxed);
+    }
+
     /// Whether this handle belongs to `waiter`.
     pub(crate) fn is_for(&self, waiter: &Waiter) -> bool {
         Arc::ptr_eq(&self.core, waiter.core())
@@ -443,6 +490,15 @@ pub(crate) trait Entry {
     /// sole waiter (`sole.rs`), which is waiting for as long as it is
     /// queued.
     fn waiter(&self) -> Option<&WaiterHandle>;
+
+    /// Tells the entry's waiter, as it is queued, which queue it is in
+    /// (see `touch.rs`).
+    #[inline]
+    fn queued_in(&self, touch: &Touch) {
+        if let Some(handle) = self.waiter() {
+            handle.queued_in(touch);
+        }
+    }
 }
 
 impl Entry for WaiterHandle {
@@ -464,6 +520,10 @@ pub(crate) struct WaitQueue<E> {
     first: Option<E>,
     /// Every other entry, oldest first.
     rest: VecDeque<E>,
+    /// Which runtimes and threads have queued or claimed waiters here:
+    /// whether a wait here can be ended from outside its runtime (see
+    /// `touch.rs`).
+    touch: Touch,
 }
 
 impl<E> Default for WaitQueue<E> {
@@ -475,7 +535,7 @@ impl<E> Default for WaitQueue<E> {
 impl<E> WaitQueue<E> {
     /// An empty queue (usable in `const` constructors).
     pub(crate) const fn new() -> WaitQueue<E> {
-        WaitQueue { first: None, rest: VecDeque::new() }
+        WaitQueue { first: None, rest: VecDeque::new(), touch: Touch::new() }
     }
 
     /// Removes and returns the oldest entry.
@@ -495,9 +555,12 @@ impl<E> WaitQueue<E> {
 }
 
 impl<E: Entry> WaitQueue<E> {
-    /// Adds an entry at the back.
-    #[inline]
+    /// Adds an entry at the back, for the caller, which is about to wait.
+    #[inline(always)]
+    #[track_caller]
     pub(crate) fn push(&mut self, entry: E) {
+        self.touch.queued_at(Location::caller());
+        entry.queued_in(&self.touch);
         if self.first.is_none() && self.rest.is_empty() {
             self.first = Some(entry);
         } else {
@@ -520,6 +583,10 @@ impl<E: Entry> WaitQueue<E> {
     /// the waiter.
     #[inline]
     pub(crate) fn pop_claimed_with<W>(&mut self, mut claim: impl FnMut(E) -> Option<W>) -> Option<W> {
+        if self.first.is_none() && self.rest.is_empty() {
+            return None;
+        }
+        self.touch.by(Scheduler::with(|s| s.id()));
         while let Some(entry) = self.pop_front() {
             if let Some(claimed) = claim(entry) {
                 return Some(claimed);
@@ -528,9 +595,19 @@ impl<E: Entry> WaitQueue<E> {
         None
     }
 
+    /// Records a use of the primitive by `runtime` (`None`: a plain
+    /// thread) that enters no queue (see `touch.rs`).
+    #[inline]
+    pub(crate) fn touched_by(&self, runtime: Option<u64>) {
+        self.touch.by(runtime);
+    }
+
     /// The oldest entry that is still waiting, without removing it (entries
     /// that are not are dropped on the way).
     pub(crate) fn front_waiting(&mut self) -> Option<&E> {
+        if self.first.is_some() || !self.rest.is_empty() {
+            self.touch.by(Scheduler::with(|s| s.id()));
+        }
         while let Some(entry) = self.front() {
             if entry.waiter().is_none_or(WaiterHandle::is_waiting) {
                 break;

@@ -35,23 +35,29 @@
 //! | `cancel` | the task (scopes), a handle or group (request), the scheduler (shutdown) | any |
 //! | `coroutine` | the scheduler | resume, finish, teardown |
 //! | `join_waiter` | a joining task (set), the scheduler (take, at Done) | any |
+//! | `unwinding`, `teardown` | the scheduler (tear-down starts), the task's own suspension points and its teardown payload (see `teardown.rs`) | shutdown |
+//! | `panicking` | the panic hook, the teardown, the scheduler after each switch (see `Scheduler::note_switch_out`) | Running, or just after it |
 //!
 //! Everything is `Cell`/`RefCell` because a task never leaves the thread
 //! that spawned it: `TaskCell` is `!Send`, and so is everything holding it.
 
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
 
 use super::cancel_state::CancelState;
 use super::slot::Slot;
+use super::teardown::Teardown;
 use crate::park::{WakeReason, Waker};
 use crate::scheduler::Switch;
 use crate::stack::overflow::{Owner, Running};
 use crate::stack::{Stack, StackBounds};
+use crate::sync::touch::QueueMark;
 use crate::sync::waiter::Core;
 
 /// The coroutine type every task runs as: resumed with nothing (the wake
@@ -140,9 +146,22 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// Cancel request and open timeout/shield scopes: what makes a park
     /// return [`WakeReason::Cancelled`] (level-triggered).
     pub(crate) cancel: CancelState,
-    /// The task is being force-unwound at runtime shutdown; its panic
-    /// boundary must let corosensei's unwind payload through.
+    /// The runtime is tearing the task down at shutdown (see
+    /// `task/teardown.rs`); set once, never cleared.
     pub(crate) unwinding: Cell<bool>,
+    /// Where the teardown of this task has got to (see `task/teardown.rs`).
+    pub(crate) teardown: Cell<Teardown>,
+    /// How many more waits may fail at once during the teardown before the
+    /// task counts as refusing to die.
+    pub(crate) teardown_budget: Cell<u32>,
+    /// The task is known to be unwinding from a panic: set when it panics
+    /// (the panic hook), when its teardown unwind starts, and when it
+    /// switches away while the thread panics and no other task is
+    /// suspended mid-unwind; cleared when it switches away while the
+    /// thread does not panic. Lets the runtime tell which coroutine of a
+    /// thread is unwinding, which `std::thread::panicking` cannot (see
+    /// `Scheduler::panicking`).
+    pub(crate) panicking: Cell<bool>,
     /// The task's yielder, recorded when its coroutine first runs. Points
     /// into the task's own stack and is valid while the coroutine lives.
     pub(crate) yielder: Cell<*const TaskYielder>,
@@ -168,6 +187,16 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     pub(crate) waiter_spare: Cell<Option<Arc<Core>>>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
     pub(crate) join_waiter: RefCell<Option<Waker>>,
+    /// The queues of the primitive wait the task is in, if any: null, a
+    /// queue's touch, or `touch::several()` (see `sync/touch.rs`). For the
+    /// deadlock check and report.
+    pub(crate) waits_on: Cell<QueueMark>,
+    /// Where in the runtime the task's last other park was made (a join,
+    /// a sleep, I/O): names it in the deadlock report.
+    pub(crate) parked_by: Cell<Option<&'static Location<'static>>>,
+    /// When the task last parked, by its scheduler's clock (read once per
+    /// turn of the loop, not at every park): for the deadlock report.
+    pub(crate) parked_at: Cell<Option<Instant>>,
     /// The closure until the task starts, then its result.
     pub(crate) slot: S,
 }
@@ -187,12 +216,18 @@ impl<S> TaskCell<S> {
             reason: Cell::new(WakeReason::Ready),
             cancel: CancelState::default(),
             unwinding: Cell::new(false),
+            teardown: Cell::new(Teardown::None),
+            teardown_budget: Cell::new(super::teardown::WAIT_BUDGET),
+            panicking: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
             coroutine: RefCell::new(None),
             scoped_children: RefCell::new(Vec::new()),
             waiter_core: Cell::new(None),
             waiter_spare: Cell::new(None),
             join_waiter: RefCell::new(None),
+            waits_on: Cell::new(std::ptr::null()),
+            parked_by: Cell::new(None),
+            parked_at: Cell::new(None),
             slot,
         }
     }

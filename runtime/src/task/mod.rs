@@ -10,6 +10,7 @@ pub(crate) mod cell;
 mod group;
 mod join;
 mod slot;
+pub(crate) mod teardown;
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -134,29 +135,66 @@ impl Builder {
 }
 
 /// The body every coroutine runs: records its yielder, runs `f` behind a
-/// panic boundary and hands the outcome to `done`.
+/// panic boundary and hands the outcome to `done`. At runtime shutdown a
+/// coroutine that never started drops `f` instead of running it (inside
+/// the coroutine, where the waits of its destructors fail instead of
+/// blocking the thread); `done` is not called then, and a join reports the
+/// coroutine cancelled.
 pub(crate) fn body<F, T, D>(f: F, done: D) -> impl FnOnce(&TaskYielder, ())
 where
     F: FnOnce() -> T,
     D: FnOnce(Result<T, JoinError>),
 {
+    body_with(f, false, done)
+}
+
+/// [`body`] for a spawned coroutine, which never runs `f` once it has been
+/// cancelled before it started.
+pub(crate) fn body_unless_cancelled<F, T, D>(f: F, done: D) -> impl FnOnce(&TaskYielder, ())
+where
+    F: FnOnce() -> T,
+    D: FnOnce(Result<T, JoinError>),
+{
+    body_with(f, true, done)
+}
+
+fn body_with<F, T, D>(f: F, skip_if_cancelled: bool, done: D) -> impl FnOnce(&TaskYielder, ())
+where
+    F: FnOnce() -> T,
+    D: FnOnce(Result<T, JoinError>),
+{
     move |yielder: &TaskYielder, ()| {
-        Scheduler::with(|s| s.set_yielder(yielder));
-        let outcome = panic::catch_unwind(AssertUnwindSafe(f));
-        let result = match outcome {
+        let run = Scheduler::with(|s| s.begin_task(yielder, skip_if_cancelled)).unwrap_or(true);
+        if !run {
+            if panic::catch_unwind(AssertUnwindSafe(|| drop(f))).is_err() {
+                Scheduler::with(|s| report_discarded_panic(&s.current_task()));
+            }
+            return;
+        }
+        let result = match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => Ok(value),
+            // Torn down at shutdown: the stack is unwound, and the
+            // coroutine ends without a result (a join reports it
+            // cancelled).
+            Err(payload) if teardown::is_teardown(&*payload) => return,
             Err(payload) => {
                 let task = Scheduler::with(|s| s.current_task()).expect("a task runs in its runtime");
-                if task.unwinding.get() {
-                    // Torn down at shutdown: let corosensei's unwind through.
-                    drop(task);
-                    panic::resume_unwind(payload);
-                }
                 Err(JoinError::panicked(payload, &task))
             }
         };
         done(result);
     }
+}
+
+/// Says on stderr that dropping the closure of a coroutine that never
+/// started panicked, and that the panic was dropped.
+pub(crate) fn report_discarded_panic<S: ?Sized>(task: &TaskCell<S>) {
+    eprintln!(
+        "green: dropping the closure of coroutine '{}' (id {}), which was cancelled before it started, \
+         panicked; the panic was discarded",
+        task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+        task.info.owner.id
+    );
 }
 
 /// The identity of a coroutine: its id and name.
@@ -214,6 +252,9 @@ pub(crate) fn install_panic_hook() {
     INSTALL.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
+            // The running coroutine starts to unwind (see
+            // `Scheduler::panicking`).
+            Scheduler::with(|s| s.with_current(|task| s.set_panicking(&**task, true)));
             if let Some(task) = try_current() {
                 eprintln!(
                     "green: coroutine '{}' (id {}) panicked:",

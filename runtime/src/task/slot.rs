@@ -27,9 +27,6 @@ pub(crate) trait Slot {
     /// the slot; hands the stack back if there is none (the main task's
     /// coroutine is built eagerly).
     fn start(&self, stack: Stack) -> Result<TaskCoroutine, Stack>;
-
-    /// Drops the closure of a task that never started (at shutdown).
-    fn drop_body(&self);
 }
 
 /// What a join handle does with the slot.
@@ -60,17 +57,13 @@ where
     fn start(&self, stack: Stack) -> Result<TaskCoroutine, Stack> {
         let Some(f) = self.body.take() else { return Err(stack) };
         let packet: *const Packet<T> = &self.packet;
-        let body = super::body(f, move |result| {
-            // The packet lives in the task's cell, which owns this
-            // coroutine and is held by whoever runs or unwinds it.
-            // SAFETY: so the packet outlives this write.
+        let body = super::body_unless_cancelled(f, move |result| {
+            // SAFETY: the packet lives in the task's cell, which owns this
+            // coroutine and is held (by `run_task` or `tear_down`) for as
+            // long as the coroutine runs, so it outlives this write.
             unsafe { &*packet }.set(result)
         });
         Ok(TaskCoroutine::with_stack(stack, body))
-    }
-
-    fn drop_body(&self) {
-        drop(self.body.take());
     }
 }
 
@@ -90,6 +83,4 @@ impl Slot for () {
     fn start(&self, stack: Stack) -> Result<TaskCoroutine, Stack> {
         Err(stack)
     }
-
-    fn drop_body(&self) {}
 }
