@@ -276,7 +276,7 @@ impl Scheduler {
         let stack = self.stacks.borrow_mut().get(stack_size)?;
         task.info.stack.set(stack.bounds());
         // SAFETY: forwarded to this function's caller (see `# Safety`).
-        let coroutine = unsafe { TaskCoroutine::with_stack_unchecked(stack, body) };
+        let coroutine = unsafe { crate::task::cell::new_coroutine_unchecked(stack, body) };
         *task.coroutine.borrow_mut() = Some(coroutine);
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.registry_key.set(key);

@@ -63,7 +63,7 @@ where
             // long as the coroutine runs, so it outlives this write.
             unsafe { &*packet }.set(result)
         });
-        Ok(TaskCoroutine::with_stack(stack, body))
+        Ok(super::cell::new_coroutine(stack, body))
     }
 }
 
