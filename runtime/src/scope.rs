@@ -5,7 +5,7 @@
 //!   green::scope(|s| {              parent coroutine
 //!       s.spawn(|| a(&data));  ---->  child a ─┐
 //!       s.spawn(|| b(&data));  ---->  child b ─┤ the first to fail (Err or panic)
-//!       ...                                    │ cancels the others
+//!       ...                                    │ cancels the others and the body
 //!   })   <──── waits for every child ──────────┘
 //!        returns Ok(body's value) or Err(the first failure)
 //! ```
@@ -17,14 +17,45 @@
 //!   children and waits for them inside a shield. That is what lets
 //!   children borrow from the parent's stack, as `std::thread::scope`
 //!   allows for threads.
-//! * **The first failure cancels the rest.** A child fails by returning
-//!   `Err` or by panicking; the scope records the first failure, cancels
-//!   every other child (their blocking calls fail with cancellation
-//!   errors, which the scope does not count as failures), and reports it
-//!   once all have finished.
+//! * **The first failure cancels the rest, body included** (trio's nursery
+//!   rule). A child fails by returning `Err` or by panicking; the scope
+//!   records the first failure and cancels every other child and the
+//!   scope's body: the body runs inside a cancel frame of its own (see
+//!   `task/cancel_state.rs`), which the failing child cancels, so the
+//!   body's blocking calls fail with cancellation errors until it returns.
+//!   Only the body: the parent's code after `scope` returns, and the
+//!   parent's own cancel request, are untouched. Failures that follow are
+//!   consequences of the cancellation and are not recorded.
 //! * **At runtime shutdown** a parent's scoped children are torn down
-//!   before the parent itself, so no child ever runs (or unwinds) after the
-//!   frame it borrows from.
+//!   before the parent itself (they are on its teardown list,
+//!   `TaskCell::scoped_children`), so no child ever runs (or unwinds) after
+//!   the frame it borrows from. A child counts as finished however its
+//!   closure ends, also when it is unwound or dropped unstarted (a drop
+//!   guard, `ChildDone`, does the counting). When the parent's own
+//!   teardown unwinds through the body, the scope neither waits nor parks:
+//!   it passes the unwind on at once, with its payload. A child spawned by
+//!   a coroutine that is being torn down is cancelled before it starts,
+//!   and never runs.
+//!
+//! # Costs
+//!
+//! Every operation is O(1) per child. A child goes on two lists: the
+//! scope's own (to cancel the children) and the parent's teardown list. A
+//! scope's entries on the teardown list all come after the length the
+//! list had when the scope opened (`Shared::first_entry`), in the order
+//! they were spawned, possibly mixed with entries of enclosing scopes of
+//! the same parent spawned meanwhile (from an inner body, or by a child).
+//! Releasing them when the scope ends is one pass over that tail, which
+//! keeps the foreign entries and drops the scope's own:
+//!
+//! ```text
+//!   teardown list: [ x1 x2 | a1 a2 o1 a3 ]      scope's children: [a1 a2 a3]
+//!                           ^ first_entry        o1: an enclosing scope's
+//!   after release: [ x1 x2 o1 ]
+//! ```
+//!
+//! A foreign entry is passed over once per scope that was open when it was
+//! spawned and nested inside its own scope: a bounded number of times.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -36,15 +67,19 @@ use std::rc::Rc;
 
 use crate::park::{self, WakeReason, Waker};
 use crate::scheduler::Scheduler;
-use crate::task::cell::TaskCell;
+use crate::task::cancel_state::FrameId;
+use crate::task::cell::{self, TaskCell};
 use crate::task::{JoinError, Task};
+use crate::timeout::FrameGuard;
 
 /// Runs `body` with a [`Scope`] to spawn children that may borrow from the
 /// caller, and returns once every child has finished.
 ///
 /// Each child returns `Result<T, E>`. If one returns `Err` or panics, the
-/// others are cancelled, and `scope` returns that first failure once all
-/// have finished. Otherwise it returns `body`'s value.
+/// others are cancelled, and so is `body`: its blocking calls fail with
+/// cancellation errors (as with a [`timeout`](crate::timeout()) whose
+/// deadline passed) until it returns. `scope` then returns that first
+/// failure once all have finished. Otherwise it returns `body`'s value.
 ///
 /// ```
 /// use std::io;
@@ -67,6 +102,22 @@ use crate::task::{JoinError, Task};
 /// assert_eq!(total, 17);
 /// ```
 ///
+/// A failing child ends the body's waits:
+///
+/// ```
+/// use std::time::Duration;
+/// green::run(|| {
+///     let outcome = green::scope(|s| {
+///         s.spawn(|| Err::<(), _>("no route to host"));
+///         // Would sleep an hour; the child's failure cancels it.
+///         green::sleep(Duration::from_secs(3600))
+///     });
+///     assert_eq!(outcome.unwrap_err().into_error(), Some("no route to host"));
+///     // Only the body was cancelled: the parent sleeps normally again.
+///     assert!(green::sleep(Duration::from_millis(1)).is_ok());
+/// });
+/// ```
+///
 /// # Errors
 ///
 /// [`ScopeError::Failed`] with the first child's error,
@@ -85,10 +136,25 @@ where
     let parent = Scheduler::with(|s| s.has_current().then(|| s.current_task()))
         .flatten()
         .unwrap_or_else(|| panic!("green::scope called outside a coroutine (start one with green::run)"));
-    let scope = Scope { state: Rc::new(State::new()), parent, _scope: PhantomData, _env: PhantomData };
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&scope)));
+    let scope = Scope { shared: Rc::new(Shared::new(parent)), _scope: PhantomData, _env: PhantomData };
+    let outcome = {
+        // The body's cancel frame: cancelled by the first failing child.
+        let frame = FrameGuard::open(None, false, "green::scope");
+        scope.shared.body_frame.set(frame.id());
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&scope)));
+        scope.shared.body_frame.set(None);
+        frame.close();
+        outcome
+    };
+    let outcome = match outcome {
+        // The runtime is tearing the parent down: its children went first,
+        // and waiting here would never end. The unwind goes on, with the
+        // payload it came with.
+        Err(payload) if scope.shared.parent.unwinding.get() => panic::resume_unwind(payload),
+        outcome => outcome,
+    };
     if outcome.is_err() {
-        scope.state.cancel_children();
+        scope.shared.cancel_children();
     }
     scope.wait_for_children();
     scope.release_children();
@@ -96,9 +162,9 @@ where
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
     };
-    match scope.state.failure.take() {
+    match scope.shared.failure.take() {
         Some(failure) => Err(failure),
-        None if scope.state.cancelled.get() => Err(ScopeError::Cancelled),
+        None if scope.shared.cancelled.get() => Err(ScopeError::Cancelled),
         None => Ok(value),
     }
 }
@@ -106,9 +172,7 @@ where
 /// A scope to spawn children in; see [`scope`].
 pub struct Scope<'scope, 'env: 'scope, E> {
     /// What the children share with the parent.
-    state: Rc<State<E>>,
-    /// The parent task, which tears its scoped children down first.
-    parent: Rc<TaskCell>,
+    shared: Rc<Shared<E>>,
     /// Children may borrow for `'scope`...
     _scope: PhantomData<&'scope mut &'scope ()>,
     /// ...from data that lives for `'env`.
@@ -116,10 +180,18 @@ pub struct Scope<'scope, 'env: 'scope, E> {
 }
 
 /// What a scope's children and its parent share.
-struct State<E> {
-    /// Children still running.
+struct Shared<E> {
+    /// The parent task: its body frame is what a failing child cancels, and
+    /// its teardown list (`scoped_children`) holds the children.
+    parent: Rc<TaskCell>,
+    /// Length of the parent's teardown list when the scope opened: every
+    /// entry of this scope is at or after it (see the module
+    /// documentation).
+    first_entry: usize,
+    /// Children whose closures have not ended yet.
     live: Cell<usize>,
-    /// Every child, to cancel them and to release them at the end.
+    /// Every child, in the order spawned: to cancel them, and to find them
+    /// on the parent's teardown list at the end.
     children: RefCell<Vec<Rc<TaskCell>>>,
     /// The parent, while it waits for children to finish.
     waiter: RefCell<Option<Waker>>,
@@ -127,45 +199,72 @@ struct State<E> {
     failure: RefCell<Option<ScopeError<E>>>,
     /// The children have been cancelled (after a failure, a panic of the
     /// body, or a cancellation of the parent); later failures are their
-    /// consequence and are not recorded.
+    /// consequence and are not recorded, and children spawned from now on
+    /// are cancelled at once.
     cancelled: Cell<bool>,
+    /// The cancel frame around the body, on the parent's cancel stack,
+    /// while the body runs.
+    body_frame: Cell<Option<FrameId>>,
 }
 
-impl<E> State<E> {
-    fn new() -> State<E> {
-        State {
+impl<E> Shared<E> {
+    fn new(parent: Rc<TaskCell>) -> Shared<E> {
+        let first_entry = parent.scoped_children.borrow().len();
+        Shared {
+            parent,
+            first_entry,
             live: Cell::new(0),
             children: RefCell::new(Vec::new()),
             waiter: RefCell::new(None),
             failure: RefCell::new(None),
             cancelled: Cell::new(false),
+            body_frame: Cell::new(None),
         }
     }
 
-    /// Records a failure if it is the first, and cancels the other children.
+    /// Records a failure if it is the first, and cancels the other children
+    /// and the body.
     fn fail(&self, failure: ScopeError<E>) {
         if self.cancelled.get() {
             return;
         }
         *self.failure.borrow_mut() = Some(failure);
         self.cancel_children();
+        self.cancel_body();
     }
 
-    /// Cancels every child that is still running.
+    /// Cancels every child that is still running (once: children spawned
+    /// afterwards are cancelled as they are spawned).
     fn cancel_children(&self) {
-        self.cancelled.set(true);
-        let children = self.children.borrow().clone();
+        if self.cancelled.replace(true) {
+            return;
+        }
+        let children = self.children.borrow();
+        visited(children.len());
+        // `cancel` only marks and queues the children; none runs meanwhile,
+        // so nothing can spawn into the list while it is borrowed.
         Scheduler::with(|s| {
-            for child in &children {
+            for child in children.iter() {
                 s.cancel(child);
             }
         });
     }
 
-    /// A child has finished.
+    /// Cancels the body's frame, and wakes the parent if it is parked where
+    /// the cancellation reaches it (no shield opened inside the body in
+    /// the way); otherwise its next wait inside the body sees it.
+    fn cancel_body(&self) {
+        let Some(frame) = self.body_frame.get() else { return };
+        if self.parent.cancel.cancel_frame(frame) && self.parent.state.get() == cell::State::Parked {
+            park::waker_for(self.parent.clone()).wake(WakeReason::Cancelled);
+        }
+    }
+
+    /// A child's closure has ended.
     fn child_done(&self) {
-        self.live.set(self.live.get() - 1);
-        if self.live.get() == 0 {
+        let live = self.live.get().saturating_sub(1);
+        self.live.set(live);
+        if live == 0 {
             let waiter = self.waiter.borrow_mut().take();
             if let Some(waiter) = waiter {
                 waiter.wake(WakeReason::Ready);
@@ -174,13 +273,57 @@ impl<E> State<E> {
     }
 }
 
+/// Counts a child finished when it is dropped: at the end of the child's
+/// closure, when the closure is unwound (at runtime shutdown), or when it
+/// is dropped without having run. Made at spawn and moved into the
+/// closure, so that no way of ending a child skips it.
+struct ChildDone<E>(Rc<Shared<E>>);
+
+impl<E> Drop for ChildDone<E> {
+    fn drop(&mut self) {
+        self.0.child_done();
+    }
+}
+
+/// Counts the entries the scope bookkeeping looks at (cancelling children,
+/// releasing them from the parent's teardown list), for the test that
+/// proves the cost per child does not grow with the number of children.
+#[cfg(test)]
+mod visits {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Entries looked at on this thread.
+        pub(super) static VISITS: Cell<usize> = const { Cell::new(0) };
+    }
+}
+
+/// Records that the scope bookkeeping looked at `n` entries.
+#[inline]
+fn visited(n: usize) {
+    #[cfg(test)]
+    visits::VISITS.with(|v| v.set(v.get().saturating_add(n)));
+    #[cfg(not(test))]
+    let _ = n;
+}
+
+/// Whether `task`, or the running coroutine, is being torn down at runtime
+/// shutdown.
+fn torn_down(task: &TaskCell) -> bool {
+    task.unwinding.get() || Scheduler::with(|s| s.running_task()).flatten().is_some_and(|t| t.unwinding.get())
+}
+
 impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
     /// Spawns a child that may borrow anything that outlives the scope.
     ///
     /// The child's coroutine is built at once (it borrows, so it cannot
     /// wait in a `'static` slot as a [`spawn`](crate::spawn)ed one does): a
     /// child cancelled before it first runs still runs up to its first
-    /// blocking call, where the cancellation is delivered.
+    /// blocking call, where the cancellation is delivered. A child spawned
+    /// into a scope that has been cancelled already (a sibling failed) is
+    /// cancelled at once. A child spawned by a coroutine that the runtime
+    /// is tearing down at shutdown never runs; its handle reports it
+    /// cancelled.
     ///
     /// # Panics
     ///
@@ -199,6 +342,17 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
     /// Like [`Scope::spawn`], reporting a failure to get a stack as an
     /// error.
     ///
+    /// ```
+    /// use std::io;
+    /// green::run(|| {
+    ///     let doubled = green::scope(|s| {
+    ///         let child = s.try_spawn(|| Ok::<_, io::Error>(21 * 2))?;
+    ///         io::Result::Ok(child.join().expect("the child succeeded"))
+    ///     });
+    ///     assert_eq!(doubled.expect("no child failed").expect("a stack was had"), 42);
+    /// });
+    /// ```
+    ///
     /// # Errors
     ///
     /// When no stack can be had (the error says which limit was hit).
@@ -207,32 +361,50 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         F: FnOnce() -> Result<T, E> + 'scope,
         T: 'scope,
     {
+        let shared = &self.shared;
         let slot: Rc<RefCell<Option<Result<T, JoinError>>>> = Rc::new(RefCell::new(None));
         let task = Rc::new(TaskCell::new(None, ()));
-        let state = self.state.clone();
+        if torn_down(&shared.parent) {
+            // The parent's children have been torn down already, or are
+            // being: a child started now could outlive the frame it
+            // borrows from. It never runs.
+            drop(f);
+            task.state.set(cell::State::Done);
+            *slot.borrow_mut() = Some(Err(JoinError::cancelled(&task)));
+            return Ok(ScopedJoinHandle { task, slot, _scope: PhantomData });
+        }
+        let live = shared.live.get().checked_add(1).ok_or_else(|| {
+            io::Error::other("green::scope: the number of live children would overflow usize")
+        })?;
+        // Counted before the spawn: if the spawn fails, dropping the child
+        // closure (which owns `done`) counts it finished again.
+        shared.live.set(live);
+        let done = ChildDone(shared.clone());
         let child_slot = slot.clone();
         let child = move || {
+            let done = done;
             let outcome = panic::catch_unwind(AssertUnwindSafe(f));
             let me = Scheduler::with(|s| s.current_task()).expect("a child runs in its runtime");
             let result = match outcome {
                 Ok(Ok(value)) => Ok(value),
                 Ok(Err(error)) => {
-                    state.fail(ScopeError::Failed { error, task: Task::from_cell(&me) });
+                    done.0.fail(ScopeError::Failed { error, task: Task::from_cell(&me) });
                     Err(JoinError::failed(&me))
                 }
                 Err(payload) => {
                     if me.unwinding.get() {
-                        // Torn down at shutdown: let corosensei's unwind through.
+                        // Torn down at shutdown: let the unwind through;
+                        // `done` counts the child finished on the way.
                         drop(me);
                         panic::resume_unwind(payload);
                     }
                     let message = panic_message(&*payload);
-                    state.fail(ScopeError::Panicked { payload, task: Task::from_cell(&me) });
+                    done.0.fail(ScopeError::Panicked { payload, task: Task::from_cell(&me) });
                     Err(JoinError::panicked(Box::new(message), &me))
                 }
             };
             *child_slot.borrow_mut() = Some(result);
-            state.child_done();
+            drop(done);
         };
         // The child reports through `slot` itself; its unit return value
         // is dropped.
@@ -245,9 +417,11 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         let spawned = Scheduler::with(|s| unsafe { s.spawn_unchecked(task.clone(), size, body) })
             .expect("a scope runs in a coroutine");
         spawned?;
-        self.state.live.set(self.state.live.get() + 1);
-        self.state.children.borrow_mut().push(task.clone());
-        self.parent.scoped_children.borrow_mut().push(task.clone());
+        if shared.cancelled.get() {
+            Scheduler::with(|s| s.cancel(&task));
+        }
+        shared.children.borrow_mut().push(task.clone());
+        shared.parent.scoped_children.borrow_mut().push(task.clone());
         Ok(ScopedJoinHandle { task, slot, _scope: PhantomData })
     }
 
@@ -255,32 +429,47 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
     /// meanwhile, cancels the children and keeps waiting, shielded: the
     /// children borrow from the parent and must end first.
     fn wait_for_children(&self) {
-        while self.state.live.get() > 0 {
-            *self.state.waiter.borrow_mut() = Some(park::waker());
-            let reason = if self.state.cancelled.get() {
-                crate::shield(|| park::park(None))
-            } else {
-                park::park(None)
-            };
-            if reason == WakeReason::Cancelled && !self.state.cancelled.get() {
-                self.state.cancel_children();
+        let shared = &self.shared;
+        while shared.live.get() > 0 {
+            *shared.waiter.borrow_mut() = Some(park::waker());
+            let reason =
+                if shared.cancelled.get() { crate::shield(|| park::park(None)) } else { park::park(None) };
+            if reason == WakeReason::Cancelled && !shared.cancelled.get() {
+                shared.cancel_children();
             }
         }
-        self.state.waiter.borrow_mut().take();
+        shared.waiter.borrow_mut().take();
     }
 
-    /// Forgets the finished children in the parent's teardown list.
+    /// Takes the finished children off the parent's teardown list: one
+    /// pass over the entries made since the scope opened (see the module
+    /// documentation), keeping those of enclosing scopes.
     fn release_children(&self) {
-        let children = self.state.children.take();
-        self.parent.scoped_children.borrow_mut().retain(|c| !children.iter().any(|d| Rc::ptr_eq(c, d)));
+        let children = self.shared.children.take();
+        let mut list = self.shared.parent.scoped_children.borrow_mut();
+        let first = self.shared.first_entry;
+        if first > list.len() {
+            // Taken by the runtime's teardown.
+            return;
+        }
+        visited(list.len() - first);
+        let mut mine = children.iter().peekable();
+        let mut kept = first;
+        for index in first..list.len() {
+            if mine.next_if(|child| Rc::ptr_eq(child, &list[index])).is_none() {
+                list.swap(kept, index);
+                kept += 1;
+            }
+        }
+        list.truncate(kept);
     }
 }
 
 impl<E> fmt::Debug for Scope<'_, '_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("live", &self.state.live.get())
-            .field("cancelled", &self.state.cancelled.get())
+            .field("live", &self.shared.live.get())
+            .field("cancelled", &self.shared.cancelled.get())
             .finish_non_exhaustive()
     }
 }
@@ -400,4 +589,79 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| String::from("<non-string panic payload>"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries the bookkeeping of one scope with `n` children looks at;
+    /// with `nested`, each child is spawned from the body of an inner scope
+    /// of its own, next to a child of that inner scope, so that every
+    /// release finds entries of the enclosing scope in its way.
+    fn visits_for(n: usize, nested: bool) -> usize {
+        crate::run(move || {
+            let ran = Cell::new(0);
+            let before = visits::VISITS.get();
+            let outcome = scope(|outer| {
+                for _ in 0..n {
+                    let ran = &ran;
+                    let child = move || {
+                        crate::yield_now();
+                        ran.set(ran.get() + 1);
+                        Ok::<(), ()>(())
+                    };
+                    if nested {
+                        let inner = scope(|inner| {
+                            outer.spawn(child);
+                            inner.spawn(move || Ok::<(), ()>(()));
+                        });
+                        assert!(inner.is_ok(), "the inner scope's child succeeded");
+                    } else {
+                        outer.spawn(child);
+                    }
+                }
+            });
+            assert!(outcome.is_ok(), "no child failed");
+            assert_eq!(ran.get(), n, "every child ran");
+            let parent = Scheduler::with(|s| s.current_task()).expect("in a coroutine");
+            assert!(parent.scoped_children.borrow().is_empty(), "every child was released");
+            visits::VISITS.get() - before
+        })
+    }
+
+    #[test]
+    fn releasing_children_looks_at_each_entry_a_bounded_number_of_times() {
+        for nested in [false, true] {
+            let small = visits_for(1_000, nested);
+            let large = visits_for(4_000, nested);
+            assert!(small <= 3 * 1_000, "nested {nested}: {small} entries looked at for 1,000 children");
+            assert!(
+                large <= 4 * small,
+                "nested {nested}: {small} looked at for 1,000 children but {large} for 4,000"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failure_cancels_each_child_once() {
+        let looked_at = crate::run(|| {
+            let before = visits::VISITS.get();
+            let outcome = scope(|s| {
+                for _ in 0..1_000 {
+                    s.spawn(|| {
+                        crate::sleep(std::time::Duration::from_secs(3600)).map_err(|_| "cancelled")?;
+                        Ok::<(), &str>(())
+                    });
+                }
+                // Every child fails, one after the other, once it is
+                // cancelled: only the first failure cancels anything.
+                s.spawn(|| Err::<(), _>("first"));
+            });
+            assert_eq!(outcome.err().and_then(ScopeError::into_error), Some("first"));
+            visits::VISITS.get() - before
+        });
+        // One pass to cancel, one to release.
+        assert!(looked_at <= 2 * 1_001 + 1, "{looked_at} entries looked at");
+    }
 }

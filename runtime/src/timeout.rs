@@ -21,12 +21,17 @@
 //! See `task/cancel_state.rs` for the rules: the nearest deadline wins,
 //! delivery is level-triggered, a timeout belongs to the scope that set it,
 //! and a shield hides every deadline and cancel request outside it.
+//! [`FrameGuard`] is how every scope function opens its frame, also
+//! [`crate::scope()`], whose body runs inside a frame that its failing
+//! children cancel.
 
 use std::fmt;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::scheduler::Scheduler;
 use crate::task::cancel_state::FrameId;
+use crate::task::cell::TaskCell;
 
 /// The deadline of a [`timeout`] or [`deadline`] scope passed while its
 /// body was blocked (the blocking call failed with a cancellation error,
@@ -54,12 +59,27 @@ impl std::error::Error for Elapsed {}
 
 /// Runs `body` with a deadline `duration` from now; see [`deadline`].
 ///
+/// A duration so long that its deadline cannot be represented (such as
+/// [`Duration::MAX`]) means no deadline: `body` runs to the end, and can
+/// still be cancelled from outside.
+///
+/// ```
+/// use std::time::Duration;
+/// green::run(|| {
+///     let never = green::timeout(Duration::MAX, || {
+///         green::sleep(Duration::from_millis(1)).map(|()| "slept")
+///     });
+///     assert_eq!(never, Ok(Ok("slept")));
+/// });
+/// ```
+///
 /// # Panics
 ///
 /// Outside a coroutine, or if `body` panics.
 pub fn timeout<T>(duration: Duration, body: impl FnOnce() -> T) -> Result<T, Elapsed> {
     match Instant::now().checked_add(duration) {
         Some(at) => deadline(at, body),
+        // No deadline: nothing to open a frame for.
         None => Ok(body()),
     }
 }
@@ -96,9 +116,9 @@ pub fn timeout<T>(duration: Duration, body: impl FnOnce() -> T) -> Result<T, Ela
 /// blocking calls. If `body` panics, the panic passes through (the scope is
 /// closed on the way).
 pub fn deadline<T>(at: Instant, body: impl FnOnce() -> T) -> Result<T, Elapsed> {
-    let scope = Scope::open(Some(at), false, "green::timeout and green::deadline");
+    let frame = FrameGuard::open(Some(at), false, "green::timeout and green::deadline");
     let value = body();
-    if scope.close() { Err(Elapsed { deadline: at }) } else { Ok(value) }
+    if frame.close() { Err(Elapsed { deadline: at }) } else { Ok(value) }
 }
 
 /// Runs `body` where no cancellation from outside reaches it: neither the
@@ -123,40 +143,67 @@ pub fn deadline<T>(at: Instant, body: impl FnOnce() -> T) -> Result<T, Elapsed> 
 ///
 /// Outside a coroutine.
 pub fn shield<T>(body: impl FnOnce() -> T) -> T {
-    let scope = Scope::open(None, true, "green::shield");
+    let frame = FrameGuard::open(None, true, "green::shield");
     let value = body();
-    scope.close();
+    frame.close();
     value
 }
 
-/// An open frame on the running task's cancel stack; closed on drop, so a
-/// panic in the body closes it too.
-struct Scope {
+/// An open frame on the running task's cancel stack (see
+/// `task/cancel_state.rs`); closed on drop, so a panic in the body, or the
+/// unwind that tears the task down at shutdown, closes it too.
+pub(crate) struct FrameGuard {
+    /// The task whose stack holds the frame: the one that opened it, which
+    /// is also the one that closes it (a frame never leaves its task).
+    task: Rc<TaskCell>,
     /// The frame, `None` once closed.
     id: Option<FrameId>,
 }
 
-impl Scope {
-    fn open(deadline: Option<Instant>, shield: bool, what: &str) -> Scope {
-        let id = Scheduler::with(|s| s.has_current().then(|| s.current_task().cancel.push(deadline, shield)))
+impl FrameGuard {
+    /// Opens a frame on the running task: with a deadline, a shield, or
+    /// neither (a cancel scope, cancelled by hand through
+    /// `CancelState::cancel_frame`).
+    ///
+    /// # Panics
+    ///
+    /// Outside a coroutine; `what` names the caller in the message.
+    pub(crate) fn open(deadline: Option<Instant>, shield: bool, what: &str) -> FrameGuard {
+        let task = Scheduler::with(|s| s.has_current().then(|| s.current_task()))
             .flatten()
             .unwrap_or_else(|| panic!("{what} called outside a coroutine (start one with green::run)"));
-        Scope { id: Some(id) }
+        let id = task.cancel.push(deadline, shield);
+        FrameGuard { task, id: Some(id) }
     }
 
-    /// Closes the frame; returns whether its deadline cancelled something.
-    fn close(mut self) -> bool {
+    /// The frame, to cancel it from elsewhere while it is open.
+    pub(crate) fn id(&self) -> Option<FrameId> {
+        self.id
+    }
+
+    /// Closes the frame; returns whether it cancelled something (its
+    /// deadline passed, or it was cancelled, while something in it
+    /// waited).
+    pub(crate) fn close(mut self) -> bool {
         self.pop()
     }
 
     fn pop(&mut self) -> bool {
-        let Some(id) = self.id.take() else { return false };
-        Scheduler::with(|s| s.current_task().cancel.pop(id)).unwrap_or(false)
+        match self.id.take() {
+            Some(id) => self.task.cancel.pop(id),
+            None => false,
+        }
     }
 }
 
-impl Drop for Scope {
+impl Drop for FrameGuard {
     fn drop(&mut self) {
         self.pop();
+    }
+}
+
+impl fmt::Debug for FrameGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameGuard").field("task", &self.task.id()).field("open", &self.id.is_some()).finish()
     }
 }

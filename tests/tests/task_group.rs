@@ -1,5 +1,8 @@
 //! `TaskGroup`: members joined in the order they finish, cancelled
-//! together, and cancelled when the group is dropped.
+//! together, and cancelled when the group is dropped; a member cancelled
+//! before it started is joined like any other, and a failed spawn leaves
+//! the group as it was. (How many members a join looks at is counted by
+//! the unit test in `task/group.rs`; `scope_scaling.rs` runs 100,000.)
 
 use std::cell::Cell;
 use std::io::{self, Read};
@@ -148,5 +151,78 @@ fn a_cancelled_joiner_gets_an_interrupted_error_and_the_member_stays() {
         green::yield_now();
         joiner.cancel();
         assert_eq!(joiner.join().expect("no panic"), (true, 1));
+    });
+}
+
+#[test]
+fn members_released_in_any_order_are_joined_in_that_order() {
+    green::run(|| {
+        let mut group = TaskGroup::new();
+        let mut releases = Vec::new();
+        for i in 0..200usize {
+            let (tx, rx) = green::channel::oneshot::<()>();
+            releases.push(tx);
+            group.spawn(move || {
+                rx.recv().expect("released");
+                i
+            });
+        }
+        green::yield_now(); // every member waits
+        // Release them in an order unlike the spawn order: odd ones last,
+        // each half backwards. Each join comes after one release, so the
+        // members finish one at a time.
+        let order: Vec<usize> =
+            (0..200).rev().filter(|i| i % 2 == 0).chain((0..200).rev().filter(|i| i % 2 == 1)).collect();
+        let mut releases: Vec<Option<_>> = releases.into_iter().map(Some).collect();
+        for &i in &order {
+            releases[i].take().expect("released once").send(()).expect("the member waits");
+            let (_, result) = group.join_next().expect("a member is left");
+            assert_eq!(result.expect("no member failed"), i);
+        }
+        assert!(group.is_empty());
+        assert!(group.join_next().is_none());
+    });
+}
+
+#[test]
+fn members_cancelled_before_they_started_are_joined_with_their_ids() {
+    green::run(|| {
+        let ran = Rc::new(Cell::new(0));
+        let mut group = TaskGroup::new();
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let ran = ran.clone();
+            ids.push(group.spawn(move || ran.set(ran.get() + 1)));
+        }
+        group.cancel_all();
+        let mut joined = Vec::new();
+        while let Some((id, result)) = group.join_next() {
+            assert!(result.expect_err("never ran").is_cancelled());
+            joined.push(id);
+        }
+        joined.sort();
+        ids.sort();
+        assert_eq!(joined, ids, "every member was joined once, under its own id");
+        assert_eq!(ran.get(), 0);
+    });
+}
+
+#[test]
+fn a_failed_spawn_leaves_the_group_as_it_was() {
+    green::run(|| {
+        let mut group = TaskGroup::new();
+        group.spawn(|| 1);
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // No stack of this size can be had.
+            group.spawn_with(green::task::Builder::new().stack_size(1 << 60), || 2)
+        }));
+        assert!(failed.is_err(), "the spawn failed");
+        assert_eq!(group.len(), 1);
+        group.spawn(|| 3);
+        let mut values: Vec<u32> =
+            group.join_all().into_iter().map(|(_, r)| r.expect("no failure")).collect();
+        values.sort_unstable();
+        assert_eq!(values, [1, 3]);
+        assert!(group.is_empty());
     });
 }

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::cell::TaskCell;
 use super::slot::JoinSlot;
@@ -43,15 +44,27 @@ impl<T> Packet<T> {
 /// fn send<T: Send>(_: T) {}
 /// green::run(|| send(green::spawn(|| 1)));
 /// ```
+///
+/// Three ways to wait:
+///
+/// | method | gives up when | the handle afterwards |
+/// |---|---|---|
+/// | [`join`](JoinHandle::join) | never (only if the caller is cancelled) | consumed |
+/// | [`join_timeout`](JoinHandle::join_timeout), [`join_deadline`](JoinHandle::join_deadline) | the time is up, or the caller is cancelled | kept: cancel it, join again, or drop it |
+/// | [`wait`](JoinHandle::wait) | the caller is cancelled (also by an enclosing [`timeout`](crate::timeout())) | kept; the result stays in it |
 pub struct JoinHandle<T> {
     /// The task, to wait on its completion, with the slot its result
     /// arrives in.
     task: Rc<TaskCell<dyn JoinSlot<T>>>,
+    /// Whether a `join_timeout` or `join_deadline` has taken the result:
+    /// a later join reports [`JoinError::is_already_joined`] instead of a
+    /// cancellation.
+    spent: bool,
 }
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(task: Rc<TaskCell<dyn JoinSlot<T>>>) -> JoinHandle<T> {
-        JoinHandle { task }
+        JoinHandle { task, spent: false }
     }
 
     /// Waits for the coroutine to finish and returns its result.
@@ -66,6 +79,14 @@ impl<T> JoinHandle<T> {
     /// * The coroutine panicked: [`JoinError::is_panic`].
     /// * The coroutine was cancelled before it finished (for example because
     ///   the runtime shut down): [`JoinError::is_cancelled`].
+    /// * The calling coroutine was cancelled while it waited (by its own
+    ///   handle, its group or an enclosing [`timeout`](crate::timeout())):
+    ///   [`JoinError::is_interrupted`]. `join` consumed the handle, so the
+    ///   joined coroutine is now detached; to wait under a time limit and
+    ///   keep the handle, use [`join_timeout`](JoinHandle::join_timeout) or
+    ///   [`wait`](JoinHandle::wait) instead.
+    /// * A `join_timeout` or `join_deadline` took the result already:
+    ///   [`JoinError::is_already_joined`].
     ///
     /// # Panics
     ///
@@ -80,8 +101,143 @@ impl<T> JoinHandle<T> {
     /// });
     /// assert_eq!(sum, 60);
     /// ```
-    pub fn join(self) -> Result<T, JoinError> {
-        wait_for(&self.task, || self.task.slot.take_result())
+    pub fn join(mut self) -> Result<T, JoinError> {
+        self.join_until(None)
+    }
+
+    /// Waits at most `timeout` for the coroutine to finish and returns its
+    /// result, keeping the handle if the time runs out first.
+    ///
+    /// After a timed-out (or interrupted) wait the coroutine keeps running
+    /// and the handle keeps the permission to take its result: cancel it,
+    /// join it again, or drop the handle to detach it. A result that is
+    /// ready is returned even with a zero `timeout`. A `timeout` too long
+    /// for its deadline to be represented (such as [`Duration::MAX`]) means
+    /// no time limit.
+    ///
+    /// Once this has returned the coroutine's result (its value, or an
+    /// error that is neither a timeout nor an interruption), the handle is
+    /// spent: a later join reports [`JoinError::is_already_joined`].
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](JoinHandle::join), and [`JoinError::is_timeout`] if the
+    /// time ran out first.
+    ///
+    /// # Panics
+    ///
+    /// If a coroutine tries to join itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// green::run(|| {
+    ///     let mut slow = green::spawn(|| {
+    ///         green::sleep(Duration::from_secs(3600))?;
+    ///         Ok::<_, green::Cancelled>("woke up")
+    ///     });
+    ///     let err = slow.join_timeout(Duration::from_millis(1)).unwrap_err();
+    ///     assert!(err.is_timeout(), "still asleep");
+    ///     slow.cancel();
+    ///     // The cancelled sleep returned `Err(Cancelled)`, and so did the coroutine.
+    ///     assert!(slow.join().unwrap().is_err());
+    /// });
+    /// ```
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<T, JoinError> {
+        self.join_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Like [`join_timeout`](JoinHandle::join_timeout), with a point in
+    /// time rather than a duration: waits until `deadline` at most.
+    ///
+    /// # Errors
+    ///
+    /// As `join_timeout`.
+    ///
+    /// # Panics
+    ///
+    /// If a coroutine tries to join itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// green::run(|| {
+    ///     let mut quick = green::spawn(|| 7);
+    ///     let deadline = Instant::now() + Duration::from_secs(60);
+    ///     assert_eq!(quick.join_deadline(deadline).unwrap(), 7);
+    ///     // The result was taken; the handle is spent.
+    ///     assert!(quick.join().unwrap_err().is_already_joined());
+    /// });
+    /// ```
+    pub fn join_deadline(&mut self, deadline: Instant) -> Result<T, JoinError> {
+        self.join_until(Some(deadline))
+    }
+
+    /// Waits for the coroutine to finish without taking its result: the
+    /// handle stays whole whatever happens, so the wait can be put under
+    /// [`green::timeout`](crate::timeout()) (or be interrupted by a
+    /// cancellation of the caller) and the handle cancelled, waited on or
+    /// joined afterwards. Once it returns `Ok`, [`join`](JoinHandle::join)
+    /// returns at once.
+    ///
+    /// Takes `&mut self` because a coroutine has room for one joiner at a
+    /// time.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError::is_interrupted`] if the calling coroutine was cancelled
+    /// first (a cancel request, or the deadline of an enclosing timeout).
+    ///
+    /// # Panics
+    ///
+    /// If a coroutine tries to wait for itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// green::run(|| {
+    ///     let mut worker = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    ///     // Unlike `green::timeout(d, || worker.join())`, this keeps the handle.
+    ///     let waited = green::timeout(Duration::from_millis(1), || worker.wait());
+    ///     assert!(waited.is_err(), "the deadline passed first");
+    ///     worker.cancel();
+    ///     assert!(worker.wait().is_ok());
+    ///     assert_eq!(worker.join().unwrap(), Err(green::Cancelled));
+    /// });
+    /// ```
+    pub fn wait(&mut self) -> Result<(), JoinError> {
+        loop {
+            if self.task.is_done() {
+                return Ok(());
+            }
+            match park_joiner(&self.task, None) {
+                Woke::Ready | Woke::TimedOut => {}
+                Woke::Gone => return Ok(()),
+                Woke::Cancelled if self.task.is_done() => {
+                    // It finished as the wait was cancelled: the wait
+                    // succeeded, so it cancelled nothing.
+                    park::retract_cancellation();
+                    return Ok(());
+                }
+                Woke::Cancelled => return Err(JoinError::interrupted(&self.task)),
+            }
+        }
+    }
+
+    /// Waits until the result is there or `deadline` passes, and takes it.
+    fn join_until(&mut self, deadline: Option<Instant>) -> Result<T, JoinError> {
+        if self.spent {
+            return Err(JoinError::already_joined(&self.task));
+        }
+        let JoinHandle { task, spent } = self;
+        wait_until(task, deadline, || {
+            let result = task.slot.take_result();
+            *spent = result.is_some();
+            result
+        })
     }
 
     /// Asks the coroutine to stop.
@@ -151,38 +307,84 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// different places.
 pub(crate) fn wait_for<S: ?Sized, T>(
     task: &TaskCell<S>,
+    take: impl FnMut() -> Option<Result<T, JoinError>>,
+) -> Result<T, JoinError> {
+    wait_until(task, None, take)
+}
+
+/// [`wait_for`], giving up when `deadline` passes.
+fn wait_until<S: ?Sized, T>(
+    task: &TaskCell<S>,
+    deadline: Option<Instant>,
     mut take: impl FnMut() -> Option<Result<T, JoinError>>,
 ) -> Result<T, JoinError> {
     loop {
         if let Some(result) = take() {
             return result;
         }
-        if task.is_done() || !scheduler::in_coroutine() {
-            return Err(JoinError::cancelled(task));
-        }
-        let waker = park::waker();
-        assert!(
-            !waker.is_for(task),
-            "coroutine {} (id {}) tried to join itself, which would never finish",
-            task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
-            task.info.owner.id
-        );
-        *task.join_waiter.borrow_mut() = Some(waker);
-        if park::park(None) == WakeReason::Cancelled {
-            task.join_waiter.borrow_mut().take();
-            if let Some(result) = take() {
-                // It finished as the join was cancelled: the result exists,
-                // so report it.
-                park::retract_cancellation();
-                return result;
+        match park_joiner(task, deadline) {
+            Woke::Ready => {}
+            // Finished without a result: torn down, or cancelled before it
+            // started.
+            Woke::Gone => return Err(JoinError::cancelled(task)),
+            Woke::TimedOut => return take().unwrap_or_else(|| Err(JoinError::timed_out(task))),
+            Woke::Cancelled => {
+                if let Some(result) = take() {
+                    // It finished as the join was cancelled: the result
+                    // exists, so report it.
+                    park::retract_cancellation();
+                    return result;
+                }
+                return Err(JoinError::interrupted(task));
             }
-            return Err(JoinError::interrupted(task));
         }
     }
 }
 
-/// Why [`JoinHandle::join`] has no value: the coroutine panicked or was
-/// cancelled.
+/// How one park of a joiner ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Woke {
+    /// Woken, maybe because the task finished: look again.
+    Ready,
+    /// The joiner's own deadline passed.
+    TimedOut,
+    /// The joiner was cancelled.
+    Cancelled,
+    /// Nothing to wait for: the task has finished (or the caller is not a
+    /// coroutine, and so the runtime that ran the task is gone).
+    Gone,
+}
+
+/// Parks the running coroutine once, as the joiner of `task`, until `task`
+/// finishes (or something else wakes it), `deadline` passes, or the
+/// joiner is cancelled.
+///
+/// A task has one `join_waiter` slot; every caller holds the task's only
+/// handle by value or by `&mut`, so no two joiners ever compete for it.
+fn park_joiner<S: ?Sized>(task: &TaskCell<S>, deadline: Option<Instant>) -> Woke {
+    if task.is_done() || !scheduler::in_coroutine() {
+        return Woke::Gone;
+    }
+    let waker = park::waker();
+    assert!(
+        !waker.is_for(task),
+        "coroutine {} (id {}) tried to join itself, which would never finish",
+        task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
+        task.info.owner.id
+    );
+    *task.join_waiter.borrow_mut() = Some(waker);
+    let woke = match park::park(deadline) {
+        WakeReason::Ready => return Woke::Ready,
+        WakeReason::TimedOut => Woke::TimedOut,
+        WakeReason::Cancelled => Woke::Cancelled,
+    };
+    task.join_waiter.borrow_mut().take();
+    woke
+}
+
+/// Why a join has no value: the coroutine panicked or was cancelled, or
+/// the wait ended first (the joiner was cancelled, or its time limit ran
+/// out).
 pub struct JoinError {
     /// Boxed: the error is rare and the result slot of every task has room
     /// for one, so keeping it one word keeps every task record small.
@@ -218,6 +420,11 @@ enum Repr {
     /// The joining coroutine was cancelled while it waited; the joined one
     /// was not, and may still be running.
     Interrupted,
+    /// The joining coroutine's time limit (`join_timeout`, `join_deadline`)
+    /// ran out first; the joined one may still be running.
+    TimedOut,
+    /// An earlier `join_timeout` or `join_deadline` took the result.
+    AlreadyJoined,
 }
 
 impl JoinError {
@@ -249,8 +456,16 @@ impl JoinError {
         JoinError::new(Repr::Interrupted, task)
     }
 
+    fn timed_out<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
+        JoinError::new(Repr::TimedOut, task)
+    }
+
+    fn already_joined<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
+        JoinError::new(Repr::AlreadyJoined, task)
+    }
+
     /// Whether the coroutine returned an error that went to its scope's
-    /// result (children of [`green::scope`](crate::scope) only).
+    /// result (children of [`green::scope`](crate::scope()) only).
     pub fn is_failed(&self) -> bool {
         matches!(self.inner.repr, Repr::Failed)
     }
@@ -259,6 +474,41 @@ impl JoinError {
     /// joined one was not, and may still be running.
     pub fn is_interrupted(&self) -> bool {
         matches!(self.inner.repr, Repr::Interrupted)
+    }
+
+    /// Whether the time limit of a
+    /// [`join_timeout`](JoinHandle::join_timeout) or
+    /// [`join_deadline`](JoinHandle::join_deadline) ran out before the
+    /// coroutine finished; it may still be running, and the handle can
+    /// join it again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// green::run(|| {
+    ///     let mut handle = green::spawn(|| green::yield_now());
+    ///     let err = handle.join_timeout(Duration::ZERO).unwrap_err();
+    ///     assert!(err.is_timeout(), "it has not run yet");
+    ///     assert!(handle.join_timeout(Duration::from_secs(60)).is_ok());
+    /// });
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.repr, Repr::TimedOut)
+    }
+
+    /// Whether the result had been taken by an earlier
+    /// [`join_timeout`](JoinHandle::join_timeout) or
+    /// [`join_deadline`](JoinHandle::join_deadline) of the same handle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// green::run(|| {
+    ///     let mut handle = green::spawn(|| 1);
+    ///     assert_eq!(handle.join_timeout(Duration::from_secs(60)).unwrap(), 1);
+    ///     assert!(handle.join_timeout(Duration::from_secs(60)).unwrap_err().is_already_joined());
+    /// });
+    /// ```
+    pub fn is_already_joined(&self) -> bool {
+        matches!(self.inner.repr, Repr::AlreadyJoined)
     }
 
     /// Whether the coroutine panicked.
@@ -321,6 +571,10 @@ impl fmt::Display for JoinError {
             Repr::Cancelled => write!(f, " was cancelled before it finished"),
             Repr::Failed => write!(f, " returned an error (reported by its scope)"),
             Repr::Interrupted => write!(f, " was still running when the join was cancelled"),
+            Repr::TimedOut => write!(f, " was still running when the join's time limit ran out"),
+            Repr::AlreadyJoined => {
+                write!(f, " was joined already: an earlier join_timeout or join_deadline took its result")
+            }
         }
     }
 }
