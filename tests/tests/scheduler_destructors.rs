@@ -96,3 +96,27 @@ fn closures_left_unstarted_at_shutdown_are_dropped_where_waits_fail_instead_of_b
         assert_eq!(got.get(), Some(false), "the wait failed at shutdown");
     });
 }
+
+#[test]
+fn a_detached_coroutines_result_is_dropped_inside_that_coroutine() {
+    /// Records, when dropped, which coroutine (if any) drops it.
+    struct WhereDropped(Rc<Cell<Option<Option<green::TaskId>>>>);
+    impl Drop for WhereDropped {
+        fn drop(&mut self) {
+            self.0.set(Some(green::try_current().map(|task| task.id())));
+        }
+    }
+    let seen = Rc::new(Cell::new(None));
+    let id = green::run(|| {
+        let s = seen.clone();
+        let handle = green::spawn(move || {
+            green::yield_now();
+            WhereDropped(s)
+        });
+        let id = handle.id();
+        drop(handle); // detached before it finishes
+        green::sleep(Duration::from_millis(1)).expect("not cancelled");
+        id
+    });
+    assert_eq!(seen.get(), Some(Some(id)), "dropped by the coroutine that made it, not by the scheduler");
+}

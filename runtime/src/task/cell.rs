@@ -228,6 +228,10 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     pub(crate) waiter_spare: Cell<Option<Arc<Core>>>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
     pub(crate) join_waiter: RefCell<Option<Waker>>,
+    /// The task's `JoinHandle` is gone (detached): its result is dropped
+    /// where it is made, inside the coroutine, rather than later by the
+    /// scheduler, outside any coroutine.
+    pub(crate) detached: Cell<bool>,
     /// The queues of the primitive wait the task is in, if any: null, a
     /// queue's touch, or `touch::several()` (see `sync/touch.rs`). For the
     /// deadlock check and report.
@@ -266,6 +270,7 @@ impl<S> TaskCell<S> {
             waiter_core: Cell::new(None),
             waiter_spare: Cell::new(None),
             join_waiter: RefCell::new(None),
+            detached: Cell::new(false),
             waits_on: Cell::new(std::ptr::null()),
             parked_by: Cell::new(None),
             parked_at: Cell::new(None),

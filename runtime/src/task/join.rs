@@ -62,6 +62,15 @@ pub struct JoinHandle<T> {
     spent: bool,
 }
 
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the coroutine: a result it makes later is dropped inside
+    /// it, where a destructor's waits work, not by the scheduler. (A
+    /// result already made is dropped with the handle's reference, here.)
+    fn drop(&mut self) {
+        self.task.detached.set(true);
+    }
+}
+
 impl<T> JoinHandle<T> {
     pub(crate) fn new(task: Rc<TaskCell<dyn JoinSlot<T>>>) -> JoinHandle<T> {
         JoinHandle { task, spent: false }

@@ -58,6 +58,13 @@ where
         let Some(f) = self.body.take() else { return Err(stack) };
         let packet: *const Packet<T> = &self.packet;
         let body = super::body_unless_cancelled(f, move |result| {
+            if crate::scheduler::Scheduler::with(|s| s.with_current(|task| task.detached.get())).flatten()
+                == Some(true)
+            {
+                // Nobody will take it: drop it here, inside the coroutine.
+                drop(result);
+                return;
+            }
             // SAFETY: the packet lives in the task's cell, which owns this
             // coroutine and is held (by `run_task` or `tear_down`) for as
             // long as the coroutine runs, so it outlives this write.
