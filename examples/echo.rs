@@ -9,33 +9,42 @@
 //! ```
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use green::net::{TcpListener, TcpStream};
+use green_examples::Flag::{Switch, Value};
 
 const USAGE: &str = "\
-usage: echo [--addr IP] [--port PORT] [--exit-after N]
+usage: echo [--addr IP] [--port PORT] [--exit-after N] [--quiet]
 
 A TCP echo server with one coroutine per connection.
 
   --addr IP         address to listen on (default 127.0.0.1)
-  --port PORT       port to listen on; 0 picks a free one (default 7000)
+  --port PORT       port to listen on, 0 to 65535; 0 picks a free one
+                    (default 7000)
   --exit-after N    stop accepting after N connections, finish serving them
-                    and exit; 0 serves forever (default 0)";
+                    and exit; 0 serves forever (0 to 1000000000, default 0)
+  --quiet           log only errors and the startup and exit lines, not two
+                    lines per connection";
 
 fn main() {
-    let flags = green_examples::Flags::from_env(USAGE, &["addr", "port", "exit-after"]);
-    let addr = SocketAddr::new(flags.get("addr", IpAddr::from([127, 0, 0, 1])), flags.get("port", 7000));
-    let exit_after: usize = flags.get("exit-after", 0);
+    let flags = green_examples::Flags::from_env(
+        "echo",
+        USAGE,
+        &[Value("addr"), Value("port"), Value("exit-after"), Switch("quiet")],
+    );
+    let addr = flags.get_listen_addr(7000);
+    let exit_after: usize = flags.get_number("exit-after", 0, 0..=1_000_000_000);
+    let quiet = flags.switch("quiet");
 
-    if let Err(err) = green::run(|| serve(addr, exit_after)) {
+    if let Err(err) = green::run(|| serve(addr, exit_after, quiet)) {
         eprintln!("echo: {err}");
         std::process::exit(1);
     }
 }
 
-fn serve(addr: SocketAddr, exit_after: usize) -> io::Result<()> {
+fn serve(addr: SocketAddr, exit_after: usize, quiet: bool) -> io::Result<()> {
     let listener = TcpListener::bind(addr)
         .map_err(|err| io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}")))?;
     println!("echo: listening on {} (one coroutine per connection)", listener.local_addr()?);
@@ -57,7 +66,7 @@ fn serve(addr: SocketAddr, exit_after: usize) -> io::Result<()> {
         };
         accepted += 1;
         let handler =
-            green::task::Builder::new().name(format!("conn-{accepted}")).spawn(move || handle(stream));
+            green::task::Builder::new().name(format!("conn-{accepted}")).spawn(move || handle(stream, quiet));
         match handler {
             Ok(handler) if exit_after > 0 => handlers.push(handler),
             Ok(_detached) => {}
@@ -73,17 +82,21 @@ fn serve(addr: SocketAddr, exit_after: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// Serves one connection; errors end this connection only.
-fn handle(stream: TcpStream) {
+/// Serves one connection; errors end this connection only. Logs the
+/// connection's start and end unless `quiet`, and its failure always.
+fn handle(stream: TcpStream, quiet: bool) {
     let peer = match stream.peer_addr() {
         Ok(peer) => peer.to_string(),
         Err(_) => "unknown peer".to_owned(),
     };
     let me = green::current();
     let name = me.name().unwrap_or("?");
-    println!("echo: {name} ({peer}) connected");
+    if !quiet {
+        println!("echo: {name} ({peer}) connected");
+    }
     match echo(stream) {
-        Ok(bytes) => println!("echo: {name} ({peer}) closed after {bytes} bytes"),
+        Ok(bytes) if !quiet => println!("echo: {name} ({peer}) closed after {bytes} bytes"),
+        Ok(_) => {}
         Err(err) => eprintln!("echo: {name} ({peer}) failed: {err}"),
     }
 }

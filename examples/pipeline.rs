@@ -21,11 +21,14 @@
 //! run. CPU-bound work would hold the one thread of this runtime.
 
 use std::cell::Cell;
+use std::io;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use green::JoinHandle;
 use green::channel::{self, Receiver, Sender, TrySendError};
 use green::sync::Event;
+use green_examples::Flag::Value;
 
 const USAGE: &str = "\
 usage: pipeline [--items N] [--workers N] [--queue N] [--rate N] [--work MS] [--report MS]
@@ -34,14 +37,18 @@ A producer feeds a bounded queue that N worker coroutines drain; a
 collector counts the results. Prints the queue depth and the throughput
 every --report ms, so backpressure shows.
 
-  --items N     items to produce (default 400)
-  --workers N   worker coroutines (default 4)
-  --queue N     capacity of the queue between producer and workers (default 16)
-  --rate N      items the producer makes per second; 0 = as fast as it can
-                (default 0)
-  --work MS     time a worker spends on each item, in milliseconds; the
-                work is a sleep, like waiting for another service (default 10)
-  --report MS   time between progress lines, in milliseconds (default 200)";
+  --items N     items to produce, 1 to 1000000000 (default 400)
+  --workers N   worker coroutines, 1 to 100000; a value outside that is
+                clamped (default 4)
+  --queue N     capacity of the queue between producer and workers, 0 to
+                1000000; 0 hands each item over directly (default 16)
+  --rate N      items the producer makes per second, 0 to 1000000; 0 = as
+                fast as it can (default 0)
+  --work MS     time a worker spends on each item, in milliseconds, 0 to
+                60000; the work is a sleep, like waiting for another
+                service (default 10)
+  --report MS   time between progress lines, in milliseconds, 1 to 3600000;
+                a value outside that is clamped (default 200)";
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Copy)]
@@ -61,17 +68,23 @@ struct Config {
 }
 
 fn main() {
-    let flags =
-        green_examples::Flags::from_env(USAGE, &["items", "workers", "queue", "rate", "work", "report"]);
+    let flags = green_examples::Flags::from_env(
+        "pipeline",
+        USAGE,
+        &[Value("items"), Value("workers"), Value("queue"), Value("rate"), Value("work"), Value("report")],
+    );
     let config = Config {
-        items: flags.get("items", 400),
-        workers: flags.get("workers", 4usize).max(1),
-        queue: flags.get("queue", 16),
-        rate: flags.get("rate", 0),
-        work: Duration::from_millis(flags.get("work", 10)),
-        report: Duration::from_millis(flags.get("report", 200u64).max(1)),
+        items: flags.get_number("items", 400, 1..=1_000_000_000),
+        workers: flags.get_clamped("workers", 4, 1..=100_000),
+        queue: flags.get_number("queue", 16, 0..=1_000_000),
+        rate: flags.get_number("rate", 0, 0..=1_000_000),
+        work: Duration::from_millis(flags.get_number("work", 10, 0..=60_000)),
+        report: Duration::from_millis(flags.get_clamped("report", 200, 1..=3_600_000)),
     };
-    green::run(|| run(config));
+    if let Err(err) = green::run(|| run(config)) {
+        eprintln!("pipeline: {err}");
+        std::process::exit(1);
+    }
 }
 
 /// One item on its way through the pipeline.
@@ -127,7 +140,7 @@ struct Stats {
     latency_max: Cell<Duration>,
 }
 
-fn run(config: Config) {
+fn run(config: Config) -> io::Result<()> {
     println!(
         "pipeline: {} items, producer at {}, queue of {}, {} workers x {:?} per item (at most {:.0} items/s)",
         config.items,
@@ -153,27 +166,27 @@ fn run(config: Config) {
 
     let reporter = {
         let (stats, finished, queue) = (stats.clone(), finished.clone(), queue_rx.clone());
-        green::spawn(move || report(&stats, &finished, &queue, config))
+        spawn("the reporter", move || report(&stats, &finished, &queue, config))?
     };
     let producer = {
         let stats = stats.clone();
-        green::spawn(move || produce(&stats, queue_tx, config))
+        spawn("the producer", move || produce(&stats, queue_tx, config))?
     };
-    let workers: Vec<_> = (0..config.workers)
-        .map(|_| {
+    let workers = (0..config.workers)
+        .map(|i| {
             let (queue, done) = (queue_rx.clone(), done_tx.clone());
-            green::spawn(move || work(&queue, &done, config.work))
+            spawn(&format!("worker {}", i + 1), move || work(&queue, &done, config.work))
         })
-        .collect();
+        .collect::<io::Result<Vec<_>>>()?;
     // The workers hold the only other handles: when they are gone, the
     // collector's `iter` ends.
     drop((queue_rx, done_tx));
     let collector = {
         let (stats, finished) = (stats.clone(), finished.clone());
-        green::spawn(move || {
+        spawn("the collector", move || {
             collect(&stats, &done_rx);
             finished.set();
-        })
+        })?
     };
 
     for handle in [producer, collector, reporter].into_iter().chain(workers) {
@@ -182,6 +195,15 @@ fn run(config: Config) {
         }
     }
     summarise(&stats, &config);
+    Ok(())
+}
+
+/// Spawns one coroutine of the pipeline; the error says which could not be
+/// started (there is no memory or address space left for its stack).
+fn spawn(what: &str, f: impl FnOnce() + 'static) -> io::Result<JoinHandle<()>> {
+    green::task::Builder::new()
+        .spawn(f)
+        .map_err(|err| io::Error::new(err.kind(), format!("cannot start {what}: {err}")))
 }
 
 /// The most items per second the workers can finish.

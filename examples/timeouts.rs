@@ -14,13 +14,13 @@ use green::net::UnixStream;
 const USAGE: &str = "usage: timeouts\n\nWalks through timeouts, deadlines, cancellation, scopes and shields.";
 
 fn main() {
-    green_examples::Flags::from_env(USAGE, &[]);
+    green_examples::Flags::from_env("timeouts", USAGE, &[]);
     START.get_or_init(Instant::now);
     let outcome = green::run(|| -> io::Result<()> {
         slow_read()?;
         nested_deadlines();
         cancel_a_coroutine()?;
-        failing_child_cancels_siblings();
+        failing_child_cancels_siblings()?;
         shielded_cleanup()?;
         Ok(())
     });
@@ -34,10 +34,10 @@ fn main() {
 fn slow_read() -> io::Result<()> {
     step("1. a 50 ms timeout around a read whose answer comes after 200 ms");
     let (mut ours, mut theirs) = UnixStream::pair()?;
-    let peer = green::spawn(move || -> io::Result<()> {
+    let peer = green::task::Builder::new().spawn(move || -> io::Result<()> {
         green::sleep(Duration::from_millis(200))?;
         theirs.write_all(b"too late")
-    });
+    })?;
     let mut buf = [0; 16];
     match green::timeout(Duration::from_millis(50), || ours.read(&mut buf)) {
         Ok(read) => say(&format!("read finished in time: {read:?}")),
@@ -85,24 +85,29 @@ fn cancel_a_coroutine() -> io::Result<()> {
 
 /// In a scope, the first child to fail cancels the others; the scope waits
 /// for all of them and reports that first failure.
-fn failing_child_cancels_siblings() {
+fn failing_child_cancels_siblings() -> io::Result<()> {
     step("4. a scope whose child fails after 30 ms; its two siblings wait for 10 s");
-    let outcome = green::scope(|s| {
+    let outcome = green::scope(|s| -> io::Result<()> {
         for name in ["sibling-a", "sibling-b"] {
-            s.spawn(move || -> io::Result<()> {
+            s.try_spawn(move || -> io::Result<()> {
                 let result = green::sleep(Duration::from_secs(10));
                 say(&format!("{name}: {}", if result.is_err() { "cancelled" } else { "finished" }));
                 Ok(result?)
-            });
+            })?;
         }
-        s.spawn(|| -> io::Result<()> {
+        s.try_spawn(|| -> io::Result<()> {
             green::sleep(Duration::from_millis(30))?;
             Err(io::Error::other("the upstream server refused"))
-        });
+        })?;
+        Ok(())
     });
     match outcome {
-        Ok(()) => say("the scope finished without failure"),
-        Err(err) => say(&format!("the scope failed: {err}")),
+        // `Err` here: a child could not be started.
+        Ok(started) => started.map(|()| say("the scope finished without failure")),
+        Err(err) => {
+            say(&format!("the scope failed: {err}"));
+            Ok(())
+        }
     }
 }
 
@@ -110,7 +115,7 @@ fn failing_child_cancels_siblings() {
 /// been cancelled; a timeout inside the shield still bounds it.
 fn shielded_cleanup() -> io::Result<()> {
     step("5. a cancelled coroutine flushes its state in a shield (bounded by its own 1 s timeout)");
-    let worker = green::spawn(|| {
+    let worker = green::task::Builder::new().spawn(|| {
         let work = green::sleep(Duration::from_secs(10));
         say(&format!("work: {}", if work.is_err() { "cancelled" } else { "done" }));
         let flushed = green::shield(|| {
@@ -125,7 +130,7 @@ fn shielded_cleanup() -> io::Result<()> {
             "blocking again after the shield: {}",
             if after.is_err() { "cancelled again (level-triggered)" } else { "ran" }
         ));
-    });
+    })?;
     green::sleep(Duration::from_millis(20))?;
     worker.cancel();
     worker.join().map_err(io::Error::other)?;

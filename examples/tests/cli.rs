@@ -1,0 +1,448 @@
+//! The examples as whole programs: what a user sees on a bad command line,
+//! and how the servers behave under the inputs that used to break them.
+//!
+//! These tests run the compiled example binaries. Cargo gives integration
+//! tests the path of `[[bin]]` targets only, so the examples are found next
+//! to this test's own executable: `target/<profile>/deps/cli-<hash>` →
+//! `target/<profile>/examples/<name>`. `cargo test` builds a package's
+//! examples before it runs its tests; a missing binary fails the test with
+//! a message saying how to build it.
+//!
+//! Every child process is killed when its test ends, passed or failed
+//! ([`Running`] is a drop guard). Servers listen on 127.0.0.1 port 0 and
+//! print the port they got. Output is waited for with a bound
+//! ([`OUTPUT_LIMIT`]) so that a server that stays silent fails the test
+//! instead of hanging it; nothing here measures time.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Every example, by name.
+const EXAMPLES: [&str; 8] =
+    ["hello", "echo", "echo_threads", "many", "timeouts", "crawler", "pipeline", "chat"];
+
+/// How long to wait for a line, a connection or an exit that should come
+/// at once: a bound against hanging, not a measurement.
+const OUTPUT_LIMIT: Duration = Duration::from_secs(20);
+
+/// The path of the compiled example `name`.
+fn example(name: &str) -> io::Result<PathBuf> {
+    let test = std::env::current_exe()?;
+    let profile_dir = test.parent().and_then(Path::parent).ok_or_else(|| {
+        io::Error::other(format!("cannot find the target directory from {}", test.display()))
+    })?;
+    let path = profile_dir.join("examples").join(name);
+    let build = "build the examples with the profile of this test: `cargo test --release -p green-examples` \
+                 builds them before it runs the tests, and so does \
+                 `cargo build --release -p green-examples --examples`";
+    let built = match path.metadata().and_then(|meta| meta.modified()) {
+        Ok(built) => built,
+        Err(_) => {
+            let message = format!("example binary {} is missing: {build}", path.display());
+            return Err(io::Error::new(io::ErrorKind::NotFound, message));
+        }
+    };
+    // A binary older than its source would test old behaviour (a test run
+    // filtered with `--test cli` does not rebuild the examples).
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for source in [sources.join(format!("{name}.rs")), sources.join("src/lib.rs")] {
+        if let Ok(edited) = source.metadata().and_then(|meta| meta.modified())
+            && edited > built
+        {
+            let message =
+                format!("example binary {} is older than {}: {build}", path.display(), source.display());
+            return Err(io::Error::other(message));
+        }
+    }
+    Ok(path)
+}
+
+/// Runs an example to completion and returns what it printed.
+fn run(name: &str, args: &[&str]) -> io::Result<Output> {
+    let child = Command::new(example(name)?)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    Running::new(child)?.finish()
+}
+
+/// Runs an example through `sh -c`, after `limits` (such as `ulimit -n
+/// 256`) have been applied to the shell it replaces.
+fn run_limited(limits: &str, name: &str, args: &[&str]) -> io::Result<Output> {
+    let child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("{limits} && exec \"$0\" \"$@\""))
+        .arg(example(name)?)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    Running::new(child)?.finish()
+}
+
+/// An example that is running, killed when this is dropped. Its stdout
+/// arrives line by line on a channel; its stderr is collected whole.
+struct Running {
+    /// The process.
+    child: Child,
+    /// Its stdout, a line at a time, from a thread that reads it.
+    lines: Receiver<String>,
+    /// The thread collecting its stderr.
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Running {
+    fn new(mut child: Child) -> io::Result<Running> {
+        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("stdout is not piped"))?;
+        let mut stderr = child.stderr.take().ok_or_else(|| io::Error::other("stderr is not piped"))?;
+        let lines = read_lines(stdout);
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Ok(Running { child, lines, stderr: Some(stderr) })
+    }
+
+    /// Starts a server example and returns it with the address it printed
+    /// on its first line (`... listening on 127.0.0.1:PORT ...`).
+    fn server(name: &str, args: &[&str]) -> io::Result<(Running, SocketAddr)> {
+        let child = Command::new(example(name)?)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let running = Running::new(child)?;
+        let first = running.line()?;
+        let addr = first
+            .split_whitespace()
+            .find_map(|word| word.parse::<SocketAddr>().ok())
+            .ok_or_else(|| io::Error::other(format!("no address in {name}'s first line: {first:?}")))?;
+        Ok((running, addr))
+    }
+
+    /// The next line of stdout.
+    fn line(&self) -> io::Result<String> {
+        self.lines.recv_timeout(OUTPUT_LIMIT).map_err(|_| {
+            io::Error::new(io::ErrorKind::TimedOut, format!("no line of output within {OUTPUT_LIMIT:?}"))
+        })
+    }
+
+    /// Waits for the process to end and returns its status and output.
+    fn finish(mut self) -> io::Result<Output> {
+        let mut stdout = Vec::new();
+        loop {
+            match self.lines.recv_timeout(OUTPUT_LIMIT) {
+                Ok(line) => {
+                    stdout.extend_from_slice(line.as_bytes());
+                    stdout.push(b'\n');
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "the example did not exit"));
+                }
+            }
+        }
+        let status = self.child.wait()?;
+        let stderr = self.stderr.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+        Ok(Output { status, stdout, stderr: stderr.into_bytes() })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Already gone if `finish` ran; then these fail harmlessly.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends each line of `stdout` down a channel, from a thread, until the
+/// process closes it.
+fn read_lines(stdout: ChildStdout) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Checks that a command line was refused the way every example refuses
+/// one, and returns the error line.
+fn refused(name: &str, args: &[&str]) -> io::Result<String> {
+    let output = run(name, args)?;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let context = format!("{name} {args:?}: status {:?}, stderr {stderr:?}", output.status.code());
+    assert_eq!(output.status.code(), Some(2), "{context}");
+    assert_eq!(stdout, "", "{context}: nothing on stdout");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{context}: one error line and one pointing at --help");
+    assert!(lines[0].starts_with(&format!("{name}: ")), "{context}");
+    assert!(lines[1].contains("see --help"), "{context}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("invalid digit"), "{context}");
+    Ok(lines[0].to_owned())
+}
+
+fn assert_success(name: &str, status: ExitStatus, stderr: &str) {
+    assert!(status.success(), "{name} failed: {status}; stderr: {stderr}");
+}
+
+#[test]
+fn every_example_prints_its_usage_for_help() -> io::Result<()> {
+    for name in EXAMPLES {
+        for help in ["--help", "-h"] {
+            let output = run(name, &[help])?;
+            assert_eq!(output.status.code(), Some(0), "{name} {help}");
+            assert!(text(&output.stdout).starts_with(&format!("usage: {name}")), "{name} {help}");
+            assert_eq!(text(&output.stderr), "", "{name} {help}");
+        }
+    }
+    Ok(())
+}
+
+/// Regression: `--bogus` said "--bogus needs a value", and `--bogus 5`
+/// printed the whole usage text after the error.
+#[test]
+fn every_example_calls_an_unknown_flag_unknown() -> io::Result<()> {
+    for name in EXAMPLES {
+        for args in [&["--bogus"][..], &["--bogus", "5"]] {
+            let error = refused(name, args)?;
+            assert!(error.starts_with(&format!("{name}: unknown flag --bogus (")), "{error}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_missing_value_or_a_bad_number_is_told_in_plain_words() -> io::Result<()> {
+    assert_eq!(refused("many", &["--count"])?, "many: --count needs a value");
+    assert_eq!(
+        refused("many", &["--count", "abc"])?,
+        "many: --count must be a whole number from 1 to 10000000 (got 'abc')"
+    );
+    for name in ["echo", "echo_threads", "chat"] {
+        let error = refused(name, &["--port", "70000"])?;
+        assert_eq!(error, format!("{name}: --port must be a whole number from 0 to 65535 (got '70000')"));
+        let error = refused(name, &["--addr", "localhost:1"])?;
+        assert!(error.contains("--addr must be an IP address"), "{error}");
+    }
+    assert_eq!(refused("echo", &["--quiet=yes"])?, "echo: --quiet takes no value");
+    Ok(())
+}
+
+/// Regression: `--stack-size 0` was accepted, and a huge one panicked with
+/// a backtrace while the runtime started.
+#[test]
+fn many_refuses_a_stack_size_outside_its_range() -> io::Result<()> {
+    for size in ["0", "4095", "99999999999999", "1073741825"] {
+        let error = refused("many", &["--stack-size", size, "--count", "10"])?;
+        assert_eq!(
+            error,
+            format!("many: --stack-size must be a whole number from 4096 to 1073741824 (got '{size}')")
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn many_reports_a_spawn_failure_in_one_line() -> io::Result<()> {
+    // 256 MiB of address space: the runtime starts, but not one region of
+    // 1 GiB stacks can be mapped.
+    let output = run_limited("ulimit -v 262144", "many", &["--stack-size", "1073741824", "--count", "10"])?;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("many: cannot spawn coroutine 1 of 10 with a stack of 1073741824 bytes: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn a_clamped_value_is_announced_in_one_line() -> io::Result<()> {
+    let output = run("crawler", &["--concurrency", "0", "--urls", "1"])?;
+    let stderr = text(&output.stderr);
+    assert_success("crawler", output.status, &stderr);
+    assert_eq!(stderr, "crawler: --concurrency 0 is less than 1; using 1\n");
+    assert!(text(&output.stdout).contains(", 1 at a time,"));
+    Ok(())
+}
+
+/// Connects to an echo server, has `payload` echoed and closes.
+fn echo_once(addr: SocketAddr, payload: &[u8]) -> io::Result<()> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(OUTPUT_LIMIT))?;
+    stream.write_all(payload)?;
+    stream.shutdown(Shutdown::Write)?;
+    let mut echoed = Vec::new();
+    stream.read_to_end(&mut echoed)?;
+    assert_eq!(echoed, payload);
+    Ok(())
+}
+
+#[test]
+fn echo_quiet_logs_nothing_per_connection() -> io::Result<()> {
+    for name in ["echo", "echo_threads"] {
+        let (server, addr) = Running::server(name, &["--port", "0", "--exit-after", "3", "--quiet"])?;
+        for _ in 0..3 {
+            echo_once(addr, b"hello\n")?;
+        }
+        let output = server.finish()?;
+        let stderr = text(&output.stderr);
+        assert_success(name, output.status, &stderr);
+        assert_eq!(text(&output.stdout), format!("{name}: served 3 connections, exiting\n"));
+        assert_eq!(stderr, "");
+
+        // And without --quiet, two lines per connection.
+        let (server, addr) = Running::server(name, &["--port", "0", "--exit-after", "1"])?;
+        echo_once(addr, b"hello\n")?;
+        let output = server.finish()?;
+        assert_eq!(text(&output.stdout).lines().count(), 3, "{}", text(&output.stdout));
+    }
+    Ok(())
+}
+
+/// Reads from a chat client until the server closes the connection (a
+/// reset after the server's last words counts as closing).
+fn read_until_closed(stream: &mut TcpStream) -> io::Result<String> {
+    let mut received = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(text(&received))
+}
+
+/// Reads one line from a chat client.
+fn chat_line(reader: &mut BufReader<TcpStream>) -> io::Result<String> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    Ok(line)
+}
+
+/// Regression: a line was judged only when its newline came, so a client
+/// that streamed bytes without one was never told and never disconnected.
+#[test]
+fn chat_disconnects_a_client_whose_line_passes_the_limit_before_its_newline() -> io::Result<()> {
+    let (server, addr) = Running::server("chat", &["--port", "0", "--max-line", "64"])?;
+    let other = TcpStream::connect(addr)?;
+    other.set_read_timeout(Some(OUTPUT_LIMIT))?;
+    let mut other = BufReader::new(other);
+    assert!(chat_line(&mut other)?.starts_with("*** welcome, guest1"));
+
+    let mut streamer = TcpStream::connect(addr)?;
+    streamer.set_read_timeout(Some(OUTPUT_LIMIT))?;
+    // A client that keeps sending and never sends a newline.
+    let mut sender = streamer.try_clone()?;
+    let sending = thread::spawn(move || {
+        let chunk = [b'x'; 100];
+        // Ends when the server has closed the connection.
+        for _ in 0..100_000 {
+            if sender.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let received = read_until_closed(&mut streamer)?;
+    assert!(received.starts_with("*** welcome, guest2"), "{received:?}");
+    assert!(received.ends_with("*** line too long (max 64 bytes); disconnecting\n"), "{received:?}");
+    drop(streamer);
+    let _ = sending.join();
+
+    assert_eq!(chat_line(&mut other)?, "*** guest2 joined\n");
+    assert_eq!(chat_line(&mut other)?, "*** guest2 was disconnected: line too long\n");
+    let log: Vec<String> = (0..3).map(|_| server.line()).collect::<io::Result<_>>()?;
+    assert!(log[2].starts_with("chat: disconnecting guest2 "), "{log:?}");
+    assert!(log[2].ends_with("it sent a line longer than 64 bytes; 1 online"), "{log:?}");
+    Ok(())
+}
+
+/// Regression: when one departure set off others, every log line gave the
+/// count after all of them (`guest2 closed the connection; 8 online` with
+/// 18 still there).
+#[test]
+fn chat_counts_every_departure_when_many_leave_at_once() -> io::Result<()> {
+    const CLIENTS: usize = 20;
+    let (server, addr) = Running::server("chat", &["--port", "0"])?;
+    let mut clients = Vec::new();
+    for n in 1..=CLIENTS {
+        clients.push(TcpStream::connect(addr)?);
+        let joined = server.line()?;
+        assert!(joined.ends_with(&format!("joined; {n} online")), "{joined}");
+    }
+    drop(clients);
+    let mut counts = Vec::new();
+    while counts.last() != Some(&0) {
+        let line = server.line()?;
+        let count = line
+            .strip_suffix(" online")
+            .and_then(|rest| rest.rsplit(' ').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| io::Error::other(format!("no online count in {line:?}")))?;
+        counts.push(count);
+    }
+    let expected: Vec<usize> = (0..CLIENTS).rev().collect();
+    assert_eq!(counts, expected);
+    Ok(())
+}
+
+/// Regression: under `--concurrency 5000` the crawler printed a line for
+/// every url and every server error, thousands of them.
+#[test]
+fn crawler_under_heavy_load_prints_counts_not_a_line_per_url() -> io::Result<()> {
+    // Too few descriptors for the connections in flight, so that
+    // connections fail as well as requests.
+    let args = ["--urls", "3000", "--concurrency", "5000", "--timeout-ms", "300", "--deadline-ms", "5000"];
+    let output = run_limited("ulimit -n 512", "crawler", &args)?;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_success("crawler", output.status, &stderr);
+    assert!(stdout.lines().count() <= 30, "a summary, not a line per url:\n{stdout}");
+    assert!(stderr.lines().count() <= 2, "not a line per error:\n{stderr}");
+
+    let summary = stdout.lines().find(|line| line.starts_with("3000 urls in ")).expect("a summary line");
+    let numbers: Vec<usize> =
+        summary.split([' ', ',', ':']).filter_map(|word| word.parse().ok()).skip(2).collect();
+    assert_eq!(numbers.len(), 4, "ok, failed, timed out, cancelled: {summary}");
+    assert_eq!(numbers.iter().sum::<usize>(), 3000, "{summary}");
+    let failed = numbers[1];
+    assert!(failed > 0, "the /fail/ and /drop/ paths fail: {summary}");
+
+    let lines: Vec<&str> = stdout.lines().collect();
+    let kinds_at = lines.iter().position(|line| *line == "failures by kind:").expect("failures by kind");
+    let by_kind: usize = lines[kinds_at + 1..]
+        .iter()
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(by_kind, failed, "the counts by kind add up:\n{stdout}");
+    let samples_at = lines.iter().position(|line| *line == "first failures:").expect("samples");
+    let samples = lines[samples_at + 1..].iter().take_while(|line| line.starts_with("  ")).count();
+    assert!((1..=3).contains(&samples), "a few samples:\n{stdout}");
+    assert!(lines.iter().any(|line| line.starts_with("server side: ")), "{stdout}");
+    Ok(())
+}
