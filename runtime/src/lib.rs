@@ -24,6 +24,30 @@
 //! socket types in [`net`]. `DESIGN.md` in the repository explains how it
 //! works inside.
 //!
+//! # Before you start: what cooperative scheduling asks of you
+//!
+//! * **Do not block the thread.** One runtime is one OS thread, and its
+//!   coroutines take turns on it. A blocking `std` call in a coroutine
+//!   (`std::fs`, `std::net`, `std::thread::sleep`, a `std::sync::Mutex`
+//!   held elsewhere, a DNS lookup) stops every coroutine of the runtime
+//!   until it returns. Use `green::sleep`, [`net`], [`channel`] and
+//!   [`sync`] instead; run blocking calls on a thread of your own and hand
+//!   the result over through a [`channel`].
+//! * **Long CPU loops hold the thread.** A coroutine runs until it blocks
+//!   in `green` or calls [`yield_now`]; a loop that computes for a second
+//!   delays every other coroutine by a second. Call [`yield_now`] every few
+//!   milliseconds of work, or move the work to a thread.
+//! * **One runtime uses one core.** For more, run one runtime per thread
+//!   ([`run`] on each); channels and locks work between them. A coroutine
+//!   never moves to another thread, which is why [`spawn`] needs no
+//!   `Send`.
+//! * **Cancellation is an error, not a kill**: a cancelled coroutine's
+//!   blocking calls fail (level-triggered) until it returns; it stops only
+//!   where it checks them. At shutdown the coroutines still alive are
+//!   unwound, so their destructors run.
+//!
+//! `DESIGN.md` lists the rest of the caveats and why each one exists.
+//!
 //! [corosensei]: https://docs.rs/corosensei
 
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -470,10 +470,9 @@ mod tests {
         let reactor = Reactor::new()?;
         let own = reactor.registered_fds()?; // the poller's wake-up descriptors
         let (a, _b) = UnixStream::pair()?;
-        // SAFETY: `register` needs `a` open until the registration is passed
-        // to `deregister_remote`; `a` lives to the end of this function and
-        // the registration is passed on the other thread, which is joined
-        // before `a` is dropped.
+        // SAFETY: `register` needs `a` open until the registration is passed to `deregister_remote`; `a`
+        // lives to the end of this function and the registration is passed on the other thread, which is
+        // joined before `a` is dropped.
         let registered = unsafe { reactor.register(a.as_fd())? };
         std::thread::scope(|scope| {
             scope.spawn(|| deregister_remote(a.as_fd(), registered));

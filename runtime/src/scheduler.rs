@@ -2,20 +2,26 @@
 //!
 //! # The loop
 //!
+//! The full diagram, with what each step costs, is in DESIGN.md ("The
+//! scheduler loop"); in short:
+//!
 //! ```text
 //!   loop {
 //!       pop a Runnable task, switch to it, until it parks/yields/finishes
-//!       every EVENT_INTERVAL switches: poll epoll with timeout 0, fire due timers
+//!       every EVENT_INTERVAL switches: drain the inbox; poll epoll without
+//!           waiting if anyone waits for I/O, else fire due timers
 //!       run queue empty:
-//!           block in epoll_wait until the earliest timer deadline or an I/O event
-//!           fire due timers
+//!           no timer and no I/O: the stall check (`stall`): a deadlock ends
+//!               the loop with a report, else wait for something from outside
+//!           trim the stack pool; poll epoll until the earliest deadline,
+//!           an I/O event or an inbox wake-up; wake, drain, fire timers
 //!   }
 //! ```
 //!
-//! The loop ends when the main coroutine finishes. An idle runtime sits in
-//! `epoll_wait` and uses no CPU. If the run queue is empty and nothing could
-//! ever wake a task (no timer armed, no I/O awaited) the loop panics with a
-//! deadlock report instead of sleeping forever.
+//! The loop ends when the main coroutine finishes, or with a report it
+//! cannot go on after (a deadlock, a failed `epoll_wait`), which `run`
+//! raises as a panic once every task is torn down. An idle runtime sits in
+//! `epoll_wait` and uses no CPU.
 //!
 //! # Invariants
 //!
@@ -25,11 +31,14 @@
 //!   a coroutine's stack may therefore be `!Send` and may use thread-locals,
 //!   exactly as on a thread.
 //! * **No coroutine is resumed while a borrow of scheduler state is held.**
-//!   Every `RefCell` borrow below ends before `resume`; wakers found while
-//!   polling are collected first and woken after the reactor's borrows end.
+//!   Every borrow of the scheduler's own `RefCell`s ends before `resume`;
+//!   wakers found while polling are collected first and woken after the
+//!   reactor's borrows end. The one borrow held across `resume` is of the
+//!   resumed task's own `coroutine` cell, which only this loop touches.
 //! * **The scheduler outlives its coroutines.** `run` tears down every task
-//!   (unwinding its stack) before the scheduler is dropped, also when `run`
-//!   itself unwinds, and the thread-local pointer is cleared last.
+//!   (see `task/teardown.rs`) before the scheduler is dropped, and the
+//!   thread-local pointer is cleared last. A coroutine that refuses to die
+//!   is leaked with its stack, never freed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -221,11 +230,9 @@ impl Scheduler {
         if current.is_null() {
             return None;
         }
-        // SAFETY: a non-null `current` points to the `Rc` that `run_task`
-        // or `tear_down` keeps in its frame, unmoved, until it resets
-        // `current` after the task switches back; the task runs only
-        // meanwhile, so the `Rc` is alive, and `f` cannot keep the
-        // reference beyond this call.
+        // SAFETY: a non-null `current` points to the `Rc` that `run_task` or `tear_down` keeps in its frame,
+        // unmoved, until it resets `current` after the task switches back; the task runs only meanwhile, so
+        // the `Rc` is alive, and `f` cannot keep the reference beyond this call.
         let task = unsafe { &*current };
         Some(f(task))
     }
@@ -807,10 +814,9 @@ impl Scheduler {
     #[inline(always)]
     pub(crate) fn yield_now(&self) -> bool {
         let Some(task) = self.with_current(|task| -> *const TaskCell { &**task }) else { return false };
-        // SAFETY: `task` points to the running task's record, which the
-        // `Rc` that `run_task` (or `tear_down`) keeps in its frame holds
-        // alive until the task has switched back; this frame is inside
-        // the task, so it ends first.
+        // SAFETY: `task` points to the running task's record, which the `Rc` that `run_task` (or `tear_down`)
+        // keeps in its frame holds alive until the task has switched back; this frame is inside the task, so
+        // it ends first.
         let task = unsafe { &*task };
         if self.shutting_down.get() {
             self.teardown_point(task);
@@ -1073,8 +1079,10 @@ fn others_cpu_time() -> Duration {
 /// Whether the caller is unwinding from a panic: in a coroutine, whether
 /// that coroutine is (see [`Scheduler::panicking`]); elsewhere,
 /// `std::thread::panicking`.
+#[inline]
 pub(crate) fn panicking() -> bool {
-    Scheduler::with(|s| s.panicking()).unwrap_or_else(thread::panicking)
+    // The common case, nobody panics, reads one global counter.
+    thread::panicking() && Scheduler::with(|s| s.panicking()).unwrap_or(true)
 }
 
 /// Whether the caller runs inside a coroutine of a green runtime.

@@ -46,9 +46,8 @@ macro_rules! socket_conversions {
             /// owned by the caller, who hands that ownership over (as for
             /// the `std` type's `from_raw_fd`).
             unsafe fn from_raw_fd(fd: ::std::os::fd::RawFd) -> $green {
-                // SAFETY: the std type's `from_raw_fd` needs `fd` to be an
-                // open socket of its kind whose ownership the caller hands
-                // over; this function's `# Safety` section makes the caller
+                // SAFETY: the std type's `from_raw_fd` needs `fd` to be an open socket of its kind whose
+                // ownership the caller hands over; this function's `# Safety` section makes the caller
                 // guarantee exactly that.
                 let inner = unsafe { <$std as ::std::os::fd::FromRawFd>::from_raw_fd(fd) };
                 $green::from(inner)

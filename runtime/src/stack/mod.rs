@@ -213,11 +213,9 @@ impl StackBounds {
         let len = (self.limit - self.guard_start) / 8;
         let words = self.guard_start as *const u64;
         (0..len).all(|i| {
-            // SAFETY: `words` is the page-aligned start of the canary page of
-            // a live stack (`base != 0`), `len` words long, mapped read/write
-            // for as long as its region, which outlives every stack carved
-            // from it. `i < len` keeps the aligned 8-byte read inside the
-            // page.
+            // SAFETY: `words` is the page-aligned start of the canary page of a live stack (`base != 0`),
+            // `len` words long, mapped read/write for as long as its region, which outlives every stack
+            // carved from it. `i < len` keeps the aligned 8-byte read inside the page.
             let word = unsafe { words.add(i).read_volatile() };
             word == 0
         })

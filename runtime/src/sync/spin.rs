@@ -36,10 +36,9 @@ pub(crate) struct SpinLock<T> {
 // them, which `T: Send` allows (the same bound as `std::sync::Mutex`).
 unsafe impl<T: Send> Sync for SpinLock<T> {}
 
-// SAFETY: the lock holds its `T` by value, and a guard borrows the lock,
-// so no guard can outlive a move of the lock to another thread: moving the
-// lock moves the `T` and nothing else, which `T: Send` allows (the same
-// bound as `std::sync::Mutex`).
+// SAFETY: the lock holds its `T` by value, and a guard borrows the lock, so no guard can outlive a move of
+// the lock to another thread: moving the lock moves the `T` and nothing else, which `T: Send` allows (the
+// same bound as `std::sync::Mutex`).
 unsafe impl<T: Send> Send for SpinLock<T> {}
 
 /// Access to the value of a locked [`SpinLock`]; unlocks on drop.

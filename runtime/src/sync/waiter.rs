@@ -3,9 +3,11 @@
 //!
 //! Every blocking primitive (channels, select, locks, semaphores, events,
 //! barriers, ...) waits through this file; none of them parks anything
-//! itself. A primitive keeps its state behind a `std::sync::Mutex`, held
-//! only for short, non-blocking critical sections, and a [`WaitQueue`] of
-//! entries, each holding a [`WaiterHandle`].
+//! itself. A primitive keeps its state behind a lock (a `std::sync::Mutex`
+//! for the locks, a `SpinLock` for a channel), held only for short,
+//! non-blocking critical sections, and a [`WaitQueue`] of entries, each
+//! holding a [`WaiterHandle`] (or, for a plain channel send or receive, a
+//! sole waiter's handle).
 //!
 //! # The claim: who decides how a wait ends
 //!
