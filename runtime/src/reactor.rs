@@ -232,11 +232,9 @@ impl Reactor {
             ));
         }
         let key = encode(index, generation);
-        // SAFETY: `Poller::add_with_mode` requires `fd` to be deleted from
-        // the poller before it is closed. That is this function's own
-        // `# Safety` contract, which the caller upholds: it keeps `fd` open
-        // until it passes the registration returned here to `deregister` or
-        // `deregister_remote`, and both delete `fd` from this poller.
+        // SAFETY: `add_with_mode` needs `fd` deleted from the poller before it closes: this function's
+        // `# Safety` makes the caller keep `fd` open until it passes the registration returned here to
+        // `deregister` or `deregister_remote`, and both delete `fd` from this poller.
         let added = unsafe { self.shared.poller.add_with_mode(&fd, Event::all(key), PollMode::Edge) };
         if let Err(err) = added {
             self.sources.borrow_mut().remove(index);

@@ -175,11 +175,9 @@ impl Scheduler {
         let size = scheduler.config.stack_size;
         let body = crate::task::body(main, |outcome| result.set(outcome));
         let main_task: Rc<TaskCell> = Rc::new(TaskCell::new(name, ()));
-        // SAFETY: `body` borrows from `run`'s caller; the main coroutine
-        // cannot outlive this call, because `shutdown` below ends every
-        // coroutine before `run` returns (or leaks it, never to run again,
-        // with its stack), and so does dropping `scheduler` if `run`
-        // unwinds. So what `main` borrows outlives the coroutine.
+        // SAFETY: `body` borrows from `run`'s caller, and the coroutine cannot outlive this call: `shutdown`
+        // below ends every coroutine (or leaks it, never to run again) before `run` returns, and dropping
+        // `scheduler` does the same if `run` unwinds.
         let spawned = unsafe { scheduler.spawn_unchecked(main_task.clone(), size, body) };
         if let Err(err) = spawned {
             panic!("{err}");
@@ -362,13 +360,9 @@ impl Scheduler {
             if waits_on == touch::several() {
                 return Ok(None);
             }
-            // SAFETY: a parked task's non-null `waits_on` (other than
-            // `several()`) is set by `WaitEpoch::begin` to the touch inside
-            // a queue of the primitive it waits on, and cleared when that
-            // wait ends (also by unwinding). The waiting frame borrows the
-            // primitive for the whole wait, so the touch is alive while the
-            // task stays parked in it, as it does throughout this loop
-            // (nothing runs meanwhile).
+            // SAFETY: `waits_on` (not null, not `several()`) is the touch in a queue of the primitive this
+            // parked task waits on, set when the wait began, cleared when it ends; the waiting frame borrows
+            // the primitive until then, and no task runs during this loop, so the touch is alive.
             if unsafe { &*waits_on }.is_shared() {
                 return Ok(None);
             }
@@ -415,11 +409,9 @@ impl Scheduler {
             } else if waits_on == touch::several() {
                 "a select over several channels (or a wait in no known queue)"
             } else {
-                // SAFETY: a parked task's non-null `waits_on` (other than
-                // `several()`) is the touch inside a queue of the primitive
-                // it waits on, set when its wait began and cleared when it
-                // ends; its waiting frame borrows the primitive until then,
-                // and nothing runs while the report is written.
+                // SAFETY: the touch of a queue of the primitive this parked task waits on, set when the wait
+                // began and cleared when it ends; the waiting frame borrows the primitive until then, and no
+                // task runs while the report is written, so the touch is alive.
                 touch::describe(unsafe { &*waits_on }.at())
             };
             let _ = write!(
@@ -930,13 +922,9 @@ impl Scheduler {
             task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
             task.info.owner.id
         );
-        // SAFETY: `force_reset` abandons the coroutine's frames without
-        // running their destructors, which is sound as long as their memory
-        // is never reused or freed (values there may be pinned, and queues
-        // may point into them): the stack goes to `StackPool::leak` below,
-        // which never hands it out again nor unmaps its region, and the
-        // coroutine is never resumed. It is as if the coroutine stayed
-        // suspended for the rest of the process.
+        // SAFETY: abandoning frames without their destructors is sound if their memory is never reused or
+        // freed (values may be pinned, queues may point in): the stack goes to `StackPool::leak`, which
+        // never reuses nor unmaps it, and the coroutine is never resumed: as if suspended for good.
         unsafe { coroutine.force_reset() };
         self.stacks.borrow_mut().leak(coroutine.into_stack());
     }

@@ -69,7 +69,9 @@ use crate::park::{self, WakeReason, Waker};
 use crate::scheduler::Scheduler;
 use crate::task::cancel_state::FrameId;
 use crate::task::cell::{self, TaskCell};
-use crate::task::{JoinError, Task};
+#[cfg(test)]
+use crate::task::visits;
+use crate::task::{JoinError, Task, visited};
 use crate::timeout::FrameGuard;
 
 /// Runs `body` with a [`Scope`] to spawn children that may borrow from the
@@ -285,28 +287,6 @@ impl<E> Drop for ChildDone<E> {
     }
 }
 
-/// Counts the entries the scope bookkeeping looks at (cancelling children,
-/// releasing them from the parent's teardown list), for the test that
-/// proves the cost per child does not grow with the number of children.
-#[cfg(test)]
-mod visits {
-    use std::cell::Cell;
-
-    thread_local! {
-        /// Entries looked at on this thread.
-        pub(super) static VISITS: Cell<usize> = const { Cell::new(0) };
-    }
-}
-
-/// Records that the scope bookkeeping looked at `n` entries.
-#[inline]
-fn visited(n: usize) {
-    #[cfg(test)]
-    visits::VISITS.with(|v| v.set(v.get().saturating_add(n)));
-    #[cfg(not(test))]
-    let _ = n;
-}
-
 /// Whether `task`, or the running coroutine, is being torn down at runtime
 /// shutdown.
 fn torn_down(task: &TaskCell) -> bool {
@@ -410,10 +390,9 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         // is dropped.
         let body = crate::task::body(child, drop);
         let size = Scheduler::with(|s| s.default_stack_size()).expect("a scope runs in a coroutine");
-        // The scope does not return (nor unwind past its frame) before
-        // every child has finished, and at shutdown a parent's scoped
-        // children are torn down before the parent.
-        // SAFETY: so what the child borrows for `'scope` outlives it.
+        // SAFETY: the child borrows for `'scope`; the scope does not return (nor unwind past its frame)
+        // before every child has finished, and at shutdown a parent's scoped children are torn down (or
+        // leaked, never to run again) before the parent, so what the child borrows outlives it.
         let spawned = Scheduler::with(|s| unsafe { s.spawn_unchecked(task.clone(), size, body) })
             .expect("a scope runs in a coroutine");
         spawned?;

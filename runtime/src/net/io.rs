@@ -52,11 +52,9 @@ pub(crate) unsafe trait FdOwner: AsFd {}
 macro_rules! fd_owner {
     ($($socket:ty),*) => {
         $(
-            // SAFETY: each `std` socket type is a wrapper around one
-            // `OwnedFd`, set when the value is created and never replaced
-            // (their API has no way to swap it), and closed by the
-            // `OwnedFd`'s destructor, that is when the socket is dropped or
-            // consumed into another owner; `as_fd` borrows that `OwnedFd`.
+            // SAFETY: each std socket wraps one `OwnedFd`, set at creation, never replaced (no API swaps it)
+            // and closed only by its destructor, when the socket is dropped or consumed; `as_fd` borrows it:
+            // one descriptor for the value's whole life, as `FdOwner` requires.
             unsafe impl FdOwner for $socket {}
         )*
     };
@@ -100,19 +98,13 @@ impl<S: FdOwner> IoSource<S> {
     pub(crate) fn into_inner(self) -> S {
         let mut source = ManuallyDrop::new(self);
         source.deregister();
-        // SAFETY: `ptr::read` makes a bitwise copy, so the field must not be
-        // dropped or used through `source` again. `source` is a
-        // `ManuallyDrop` that this function never drops, so neither
-        // `IoSource::drop` nor the fields' destructors run on it, and this is
-        // the only read of `registration`: the copy is its only owner and is
-        // dropped once, here (it holds `None` after `deregister`).
+        // SAFETY: `source` is a `ManuallyDrop` never dropped, so no destructor runs on its fields, and
+        // this is the only read of `registration`: the bitwise copy is its sole owner, dropped once here
+        // (it holds `None` after `deregister`).
         drop(unsafe { ptr::read(&source.registration) });
-        // SAFETY: `ptr::read` makes a bitwise copy, so the field must not be
-        // dropped or used through `source` again. `source` is a
-        // `ManuallyDrop` that this function never drops, so neither
-        // `IoSource::drop` nor the fields' destructors run on it, and this is
-        // the only read of `inner`: the returned socket is its only owner, and
-        // its descriptor is closed once, by whoever drops it.
+        // SAFETY: `source` is a `ManuallyDrop` never dropped, so no destructor runs on its fields, and
+        // this is the only read of `inner`: the returned socket is its sole owner, and its descriptor is
+        // closed once, by whoever drops it.
         unsafe { ptr::read(&source.inner) }
     }
 
@@ -183,13 +175,9 @@ impl<S: FdOwner> IoSource<S> {
         if let Some(stale) = slot.take() {
             reactor::deregister_remote(fd, stale);
         }
-        // SAFETY: `register` requires `fd` to stay open until it is passed
-        // with the registration to `deregister` or `deregister_remote`.
-        // `fd` is the descriptor of `self.inner`, an `FdOwner`, which keeps
-        // that one descriptor open until it is dropped. This `IoSource` owns
-        // `inner` and gives it up only in `Drop` and `into_inner`; both first
-        // call `IoSource::deregister`, which passes the registration stored
-        // here, with `inner`'s descriptor, to one of those two functions.
+        // SAFETY: `fd` must stay open until deregistered. It is `self.inner`'s, an `FdOwner` open until
+        // dropped; this `IoSource` gives `inner` up only in `Drop` and `into_inner`, which both first pass
+        // the registration stored here, with that descriptor, to `deregister` or `deregister_remote`.
         let registered = unsafe { reactor.register(fd)? };
         let key = registered.key();
         *slot = Some(registered);

@@ -193,12 +193,9 @@ impl StackBounds {
         // that page and cannot underflow.
         let words = (self.limit - 8 * CANARY_TOP_WORDS) as *const u64;
         (0..CANARY_TOP_WORDS).all(|i| {
-            // SAFETY: `words` points to the top CANARY_TOP_WORDS words of the
-            // canary page of a live stack (`base != 0`). That page is mapped
-            // read/write for as long as its region, and the region outlives
-            // every stack carved from it (the pool drops it last, or never
-            // when a stack of it was leaked). `i < CANARY_TOP_WORDS` keeps the
-            // aligned 8-byte read inside the page.
+            // SAFETY: `words` is the top of the canary page of a live stack (`base != 0`), mapped read/write
+            // as long as its region, which outlives its stacks (dropped last by the pool, or never if one was
+            // leaked); `i < CANARY_TOP_WORDS` keeps the aligned 8-byte read inside the page.
             let word = unsafe { words.add(i).read_volatile() };
             word == 0
         })

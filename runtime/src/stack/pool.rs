@@ -145,12 +145,9 @@ impl StackPool {
             while class.warm.len() > WARM_STACKS {
                 let Some(stack) = class.warm.pop() else { break };
                 let bounds = stack.bounds();
-                // SAFETY: `limit .. base` is the usable part of a free stack:
-                // it lies inside a region this pool owns and keeps mapped, and
-                // no coroutine runs on it or points into it (a stack that may
-                // still be pointed into is leaked, never put back). DONTNEED on
-                // a private anonymous mapping only drops its contents, which
-                // read back as zeros.
+                // SAFETY: `limit .. base` of a free stack lies in a region this pool keeps mapped; no coroutine
+                // runs on it or points into it (such a stack is leaked, never put back), and DONTNEED on a
+                // private anonymous mapping only drops its contents, which read back as zeros.
                 unsafe {
                     libc::madvise(bounds.limit as *mut libc::c_void, bounds.size(), libc::MADV_DONTNEED)
                 };

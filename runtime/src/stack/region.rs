@@ -332,12 +332,9 @@ impl Drop for Region {
             return; // still mapped, and its guard pages with it
         }
         GUARD_PAGES_IN_USE.fetch_sub(self.guard_pages, Ordering::Relaxed);
-        // SAFETY: the mapping was created by `map` and is unmapped only
-        // here. Every stack carved from it was handed out only after the
-        // region was complete, and the runtime drops every coroutine before
-        // its pool (a stack it cannot take back is leaked, and then this
-        // region is never unmapped); a region dropped half-protected handed
-        // out nothing.
+        // SAFETY: the mapping is `map`'s, unmapped only here, when no stack of it is in use: the runtime
+        // drops every coroutine before its pool (a stack it cannot take back is leaked, and then this
+        // region is never unmapped), and a region dropped half-protected handed out nothing.
         unsafe { libc::munmap(self.start as *mut libc::c_void, self.len) };
     }
 }

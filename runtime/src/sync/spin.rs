@@ -85,22 +85,18 @@ impl<T> Deref for SpinGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: a guard is made only by `lock`, after it set `locked`, and
-        // clears `locked` only when dropped, so while this guard lives no
-        // other guard exists and the only references to the value are those
-        // made through this guard: a shared one here, which borrows the guard
-        // and so cannot coexist with a `&mut` from `deref_mut`.
+        // SAFETY: only `lock` makes a guard, after setting `locked`, cleared when the guard drops: no other
+        // guard exists, and every reference to the value comes through this one; this shared one borrows
+        // the guard, so no `&mut` from `deref_mut` coexists with it.
         unsafe { &*self.lock.value.get() }
     }
 }
 
 impl<T> DerefMut for SpinGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: a guard is made only by `lock`, after it set `locked`, and
-        // clears `locked` only when dropped, so while this guard lives no
-        // other guard exists and every reference to the value is made
-        // through this guard; the `&mut` made here borrows the guard
-        // mutably, so no other reference made through it is alive.
+        // SAFETY: only `lock` makes a guard, after setting `locked`, cleared when the guard drops: no other
+        // guard exists, and every reference to the value comes through this one; this `&mut` borrows the
+        // guard mutably, so no other reference made through it is alive.
         unsafe { &mut *self.lock.value.get() }
     }
 }

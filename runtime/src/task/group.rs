@@ -26,7 +26,9 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 
-use super::{JoinError, JoinHandle, TaskId};
+#[cfg(test)]
+use super::visits;
+use super::{JoinError, JoinHandle, TaskId, visited};
 use crate::park::{self, WakeReason, Waker};
 
 /// A set of coroutines that return `T`, joined in the order they finish.
@@ -105,27 +107,6 @@ impl Drop for WakeOnExit {
     fn drop(&mut self) {
         self.notify.finished(self.key);
     }
-}
-
-/// Counts the members `join_next` looks at, for the test that proves a
-/// join costs O(1) however large the group.
-#[cfg(test)]
-mod visits {
-    use std::cell::Cell;
-
-    thread_local! {
-        /// Members looked at on this thread.
-        pub(super) static VISITS: Cell<usize> = const { Cell::new(0) };
-    }
-}
-
-/// Records that `join_next` looked at `n` members.
-#[inline]
-fn visited(n: usize) {
-    #[cfg(test)]
-    visits::VISITS.with(|v| v.set(v.get().saturating_add(n)));
-    #[cfg(not(test))]
-    let _ = n;
 }
 
 impl<T: 'static> TaskGroup<T> {
