@@ -1073,6 +1073,14 @@ pub(crate) fn panicking() -> bool {
     thread::panicking() && Scheduler::with(|s| s.panicking()).unwrap_or(true)
 }
 
+/// Whether the caller runs on the thread of a running runtime but outside
+/// its coroutines (the scheduler itself, dropping a value): there a wait
+/// must fail at once rather than block the thread, which would freeze the
+/// runtime (see `sync::waiter::park_thread`).
+pub(crate) fn outside_coroutines_of_running_runtime() -> bool {
+    Scheduler::with(|s| !s.has_current()).unwrap_or(false)
+}
+
 /// Whether the caller runs inside a coroutine of a green runtime.
 pub(crate) fn in_coroutine() -> bool {
     Scheduler::with(|s| s.has_current()).unwrap_or(false)

@@ -25,6 +25,8 @@ use crate::scheduler::{self, Scheduler};
 /// [`timeout`](crate::timeout), its group or scope, or runtime shutdown):
 /// a sleep is a cancellation point like any blocking call, so that a loop
 /// such as `loop { work(); green::sleep(period)?; }` ends when asked to.
+/// Also at once on a runtime's thread outside its coroutines (a destructor
+/// the runtime runs itself), where sleeping would freeze the runtime.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -50,6 +52,9 @@ pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
 ///
 /// [`Cancelled`], as for [`sleep`].
 pub fn sleep_until(deadline: Instant) -> Result<(), Cancelled> {
+    if scheduler::outside_coroutines_of_running_runtime() {
+        return Err(Cancelled);
+    }
     if !scheduler::in_coroutine() {
         let now = Instant::now();
         if deadline > now {
@@ -69,6 +74,9 @@ pub fn sleep_until(deadline: Instant) -> Result<(), Cancelled> {
 
 /// Sleeps until the coroutine is cancelled; a plain thread never wakes.
 fn sleep_forever() -> Result<(), Cancelled> {
+    if scheduler::outside_coroutines_of_running_runtime() {
+        return Err(Cancelled);
+    }
     if !scheduler::in_coroutine() {
         loop {
             std::thread::park();

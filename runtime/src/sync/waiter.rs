@@ -350,7 +350,7 @@ impl Core {
 /// fails at once with `Cancelled` instead, as waits do in a coroutine
 /// being torn down.
 pub(crate) fn park_thread(deadline: Option<Instant>, claimed: impl Fn() -> Option<usize>) -> Outcome {
-    if Scheduler::with(|_| ()).is_some() {
+    if crate::scheduler::outside_coroutines_of_running_runtime() {
         return claimed().map_or(Outcome::Cancelled, Outcome::Claimed);
     }
     loop {
