@@ -62,15 +62,19 @@ fn example(name: &str) -> io::Result<PathBuf> {
     Ok(path)
 }
 
-/// Runs an example to completion and returns what it printed.
-fn run(name: &str, args: &[&str]) -> io::Result<Output> {
-    let child = Command::new(example(name)?)
+/// Starts an example with its stdout and stderr piped.
+fn spawn(name: &str, args: &[&str]) -> io::Result<Child> {
+    Command::new(example(name)?)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()?;
-    Running::new(child)?.finish()
+        .spawn()
+}
+
+/// Runs an example to completion and returns what it printed.
+fn run(name: &str, args: &[&str]) -> io::Result<Output> {
+    Running::new(spawn(name, args)?)?.finish()
 }
 
 /// Runs an example through `sh -c`, after `limits` (such as `ulimit -n
@@ -115,13 +119,7 @@ impl Running {
     /// Starts a server example and returns it with the address it printed
     /// on its first line (`... listening on 127.0.0.1:PORT ...`).
     fn server(name: &str, args: &[&str]) -> io::Result<(Running, SocketAddr)> {
-        let child = Command::new(example(name)?)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let running = Running::new(child)?;
+        let running = Running::new(spawn(name, args)?)?;
         let first = running.line()?;
         let addr = first
             .split_whitespace()

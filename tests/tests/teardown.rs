@@ -87,22 +87,6 @@ fn a_yield_loop_behind_catch_unwind_is_given_up_on() {
 }
 
 #[test]
-fn a_coroutine_yielding_forever_is_unwound_from_its_yield() {
-    let counter = DropCounter::new();
-    green::run(|| {
-        let token = counter.token();
-        green::spawn(move || {
-            let _token = token;
-            loop {
-                green::yield_now();
-            }
-        });
-        green::yield_now();
-    });
-    assert_eq!(counter.dropped(), 1);
-}
-
-#[test]
 fn destructors_that_wait_during_the_teardown_see_their_waits_fail() {
     /// Waits on a lock that main holds forever, when dropped.
     struct LocksOnDrop {
