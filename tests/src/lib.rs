@@ -233,3 +233,14 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 pub mod net;
+
+/// Runs `f`, which must panic, and returns the text it panicked with.
+///
+/// # Panics
+///
+/// If `f` returns instead (`what` says what should have made it panic),
+/// or its payload is not a string.
+pub fn panic_text_of(what: &str, f: impl FnOnce()) -> String {
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err(what);
+    panic_message(&*payload).expect("a string message").to_owned()
+}

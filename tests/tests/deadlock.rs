@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use green::JoinHandle;
-use green_tests::{DropCounter, panic_message};
+use green_tests::{DropCounter, panic_message, panic_text_of};
 
 /// Where a coroutine finds a handle someone else spawned.
 type Slot = Rc<RefCell<Option<JoinHandle<()>>>>;
@@ -20,9 +20,7 @@ type Slot = Rc<RefCell<Option<JoinHandle<()>>>>;
 /// Runs `main` on a runtime whose main coroutine is named "entry" and
 /// returns the message `run` panicked with.
 fn panic_of(main: impl FnOnce()) -> String {
-    let payload = panic::catch_unwind(AssertUnwindSafe(|| green::Builder::new().name("entry").run(main)))
-        .expect_err("run must panic instead of hanging");
-    panic_message(&*payload).expect("a string message").to_owned()
+    panic_text_of("run must panic instead of hanging", || green::Builder::new().name("entry").run(main))
 }
 
 #[test]

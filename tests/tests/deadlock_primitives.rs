@@ -6,19 +6,18 @@
 //! thread has used, or a thread that is still computing, keeps the runtime
 //! waiting instead.
 
-use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use green::sync::Mutex;
-use green_tests::{DropCounter, panic_message};
+use green_tests::{DropCounter, panic_text_of};
 
 /// Runs `main` on a runtime whose main coroutine is named "entry" and
 /// returns the message `run` panicked with.
 fn report_of(main: impl FnOnce()) -> String {
-    let payload = panic::catch_unwind(AssertUnwindSafe(|| green::Builder::new().name("entry").run(main)))
-        .expect_err("run must report the deadlock instead of hanging");
-    panic_message(&*payload).expect("a string message").to_owned()
+    panic_text_of("run must report the deadlock instead of hanging", || {
+        green::Builder::new().name("entry").run(main)
+    })
 }
 
 #[test]
