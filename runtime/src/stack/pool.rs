@@ -140,10 +140,15 @@ impl StackPool {
     /// Returns the memory of free stacks beyond [`WARM_STACKS`] per size to
     /// the kernel. Called when the runtime is about to sleep, so the
     /// syscalls never delay a ready coroutine.
+    ///
+    /// The stacks released are the ones freed longest ago, at the front of
+    /// `warm`; the [`WARM_STACKS`] freed most recently stay, because the
+    /// next spawns take from the back and those tops are the likeliest to
+    /// be in the cache still.
     pub(crate) fn trim(&mut self) {
         for class in &mut self.classes {
-            while class.warm.len() > WARM_STACKS {
-                let Some(stack) = class.warm.pop() else { break };
+            let excess = class.warm.len().saturating_sub(WARM_STACKS);
+            for stack in class.warm.drain(..excess) {
                 let bounds = stack.bounds();
                 // SAFETY: `limit .. base` of a free stack lies in a region this pool keeps mapped; no coroutine
                 // runs on it or points into it (such a stack is leaked, never put back), and DONTNEED on a
@@ -230,6 +235,41 @@ mod tests {
         for s in reused {
             pool.put(s, &owner);
         }
+    }
+
+    #[test]
+    fn trim_releases_the_stacks_freed_longest_ago_and_keeps_the_latest_warm() {
+        let mut pool = StackPool::new(Protection::Auto);
+        let owner = overflow::Owner::for_test();
+        // Whole regions, so that every free stack is one this test freed.
+        let extra = STACKS_PER_REGION;
+        let stacks: Vec<_> = (0..WARM_STACKS + extra).map(|_| pool.get(4096).unwrap()).collect();
+        assert_eq!(pool.free_count(), 0);
+        let freed_in_order: Vec<usize> = stacks.iter().map(|s| s.bounds().base).collect();
+        for s in stacks {
+            // SAFETY: the word lies inside the usable part of a stack this
+            // test owns, and nothing runs on it.
+            unsafe { ((s.bounds().base - 8) as *mut u64).write(7) };
+            pool.put(s, &owner);
+        }
+        pool.trim();
+
+        let cold: Vec<usize> = pool.class(4096).cold.iter().map(|s| s.bounds().base).collect();
+        assert_eq!(cold, freed_in_order[..extra], "the stacks freed first, and only they, are released");
+        let warm: Vec<usize> = pool.class(4096).warm.iter().map(|s| s.bounds().base).collect();
+        assert_eq!(warm, freed_in_order[extra..], "the rest stay warm, in the order they were freed");
+        let oldest = freed_in_order[0];
+        // SAFETY: the word lies inside the usable part of a free stack of
+        // this pool, still mapped (DONTNEED drops contents, not the
+        // mapping), and nothing runs on it.
+        assert_eq!(unsafe { ((oldest - 8) as *const u64).read() }, 0, "a released stack lost its memory");
+        let latest = *freed_in_order.last().unwrap();
+        // SAFETY: the word lies inside the usable part of a free stack of
+        // this pool, mapped read/write, and nothing runs on it.
+        assert_eq!(unsafe { ((latest - 8) as *const u64).read() }, 7, "a warm stack keeps its memory");
+        let next = pool.get(4096).unwrap();
+        assert_eq!(next.bounds().base, latest, "the next spawn gets the stack freed last");
+        pool.put(next, &owner);
     }
 
     #[test]
