@@ -8,6 +8,7 @@
 //! | `yield_many` | 200 tasks × 1,000 yields each, then all joined | one context switch through the run queue |
 //! | `spawn_many` | 10,000 empty tasks spawned, then all joined | task creation (stack or future allocation) and teardown |
 //! | `ping_pong` | two tasks hand a turn back and forth 10,000 round trips (20,000 hand-offs) | one wake-up of another task |
+//! | `switch` | 10,000 round trips of control away from one task and back (see [`switch`]) | the context switch itself, and what each runtime adds to it |
 //!
 //! What is inside the timed region:
 //!
@@ -24,6 +25,10 @@
 //!   the clock stops at a second barrier the threads reach when done, before
 //!   they exit. In `spawn_many`, spawning *is* the workload and is timed on
 //!   all three.
+//! * In `switch`, a `green` or tokio round spawns its one task before the
+//!   clock starts, and a `threads` round its two threads; their start and
+//!   end are amortised over the 10,000 round trips. The corosensei
+//!   coroutines are made once, before the first round.
 //!
 //! The OS-thread variants are two to four orders of magnitude slower, so they
 //! run 10 samples in flat sampling mode (every sample the same number of
@@ -35,10 +40,12 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::{self, Thread};
 use std::time::Instant;
 
+use corosensei::{Coroutine, Yielder};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use green_benches::{current_thread_runtime, slow_variant, time_on_threads, time_rounds, time_rounds_async};
 
@@ -50,6 +57,9 @@ const YIELDS_PER_TASK: usize = 1_000;
 const SPAWN_TASKS: usize = 10_000;
 /// `ping_pong`: round trips (each is two hand-offs) per iteration.
 const ROUND_TRIPS: u32 = 10_000;
+/// `switch`: round trips of control (away and back, two switches) per
+/// iteration.
+const SWITCH_ROUNDS: u32 = 10_000;
 
 fn yield_many(c: &mut Criterion) {
     let mut group = c.benchmark_group("yield_many");
@@ -274,5 +284,166 @@ fn ping_pong(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, yield_many, spawn_many, ping_pong);
+/// What one context switch costs, from the bare mechanism up to the OS.
+/// One element is a round trip of control: away from a task and back to
+/// it, two switches.
+///
+/// * `corosensei`: `resume` into a coroutine that only `suspend`s: the
+///   bare switch pair that `green` is built on, with nothing around it.
+/// * `corosensei_nested`: the same, except that the coroutine suspends
+///   inside a function that is not inlined. Its next resume continues in
+///   that function and leaves it with a `ret` whose `call` the CPU's
+///   return-stack predictor has since forgotten: the cost DESIGN.md's
+///   "What a switch really costs" explains, and the reason `green` inlines
+///   everything from `yield_now` and `park` down to the switch.
+/// * `green`: one task calling `green::yield_now()` while its runtime has
+///   nothing else to run (the spawner is parked in `join`): the pair above
+///   plus the scheduler's loop and run queue.
+/// * `tokio`: one task calling `tokio::task::yield_now().await` on the
+///   same kind of runtime. tokio defers a yielded task's wake-up until it
+///   has polled its I/O driver, so with nothing else to run every yield
+///   includes a zero-timeout `epoll_wait`: what a lone tokio task pays.
+/// * `threads`: two OS threads pinned to one CPU hand a turn back and
+///   forth with `thread::park`/`unpark` (a futex): every hand-off is a
+///   kernel context switch, the floor for blocking threads. Each thread
+///   learns the other's handle after the clock starts (a few microseconds
+///   against 10,000 round trips).
+fn switch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("switch");
+    group.throughput(Throughput::Elements(u64::from(SWITCH_ROUNDS)));
+
+    group.bench_function("corosensei", |b| {
+        let mut coroutine = Coroutine::new(|yielder: &Yielder<(), ()>, ()| {
+            loop {
+                yielder.suspend(());
+            }
+        });
+        b.iter_custom(|iters| {
+            time_rounds(iters, || {
+                let start = Instant::now();
+                for _ in 0..SWITCH_ROUNDS {
+                    coroutine.resume(());
+                }
+                start.elapsed()
+            })
+        });
+    });
+
+    group.bench_function("corosensei_nested", |b| {
+        let mut coroutine = Coroutine::new(|yielder: &Yielder<(), ()>, ()| {
+            loop {
+                suspend_one_call_deep(yielder);
+            }
+        });
+        b.iter_custom(|iters| {
+            time_rounds(iters, || {
+                let start = Instant::now();
+                for _ in 0..SWITCH_ROUNDS {
+                    coroutine.resume(());
+                }
+                start.elapsed()
+            })
+        });
+    });
+
+    group.bench_function("green", |b| {
+        b.iter_custom(|iters| {
+            green::run(|| {
+                let round = || {
+                    let task = green::spawn(|| {
+                        for _ in 0..SWITCH_ROUNDS {
+                            green::yield_now();
+                        }
+                    });
+                    // Nothing has run yet: the task starts when `join` parks.
+                    let start = Instant::now();
+                    task.join().expect("yielding task");
+                    start.elapsed()
+                };
+                time_rounds(iters, round)
+            })
+        })
+    });
+
+    let rt = current_thread_runtime();
+    group.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let round = || async {
+                    let task = tokio::spawn(async {
+                        for _ in 0..SWITCH_ROUNDS {
+                            tokio::task::yield_now().await;
+                        }
+                    });
+                    // Nothing has run yet: the task starts when we await.
+                    let start = Instant::now();
+                    task.await.expect("yielding task");
+                    start.elapsed()
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
+
+    slow_variant(&mut group);
+    group.bench_function("threads", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let cpu = current_cpu();
+                    let turn = Arc::new(AtomicUsize::new(0));
+                    let handles: Arc<[OnceLock<Thread>; 2]> = Arc::new([OnceLock::new(), OnceLock::new()]);
+                    time_on_threads(2, move |mine| {
+                        pin_to_cpu(cpu);
+                        handles[mine].set(thread::current()).expect("each thread registers once");
+                        let peer = loop {
+                            match handles[1 - mine].get() {
+                                Some(peer) => break peer.clone(),
+                                None => thread::yield_now(),
+                            }
+                        };
+                        for _ in 0..SWITCH_ROUNDS {
+                            while turn.load(Ordering::Acquire) != mine {
+                                thread::park();
+                            }
+                            turn.store(1 - mine, Ordering::Release);
+                            peer.unpark();
+                        }
+                    })
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+/// `switch`, `corosensei_nested`: a suspension one real call below the
+/// coroutine's loop.
+#[inline(never)]
+fn suspend_one_call_deep(yielder: &Yielder<(), ()>) {
+    yielder.suspend(());
+}
+
+/// The CPU the calling thread runs on now.
+fn current_cpu() -> usize {
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).expect("sched_getcpu: the CPU this thread runs on")
+}
+
+/// Keeps the calling thread on `cpu` from now on, so that two threads
+/// handing a turn to each other really switch on one CPU.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes the bit of `cpu` inside `set`; `cpu` came from
+    // sched_getcpu, so it is below CPU_SETSIZE, the bits `set` has.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the
+    // calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    assert_eq!(rc, 0, "sched_setaffinity to CPU {cpu}: {}", std::io::Error::last_os_error());
+}
+
+criterion_group!(benches, yield_many, spawn_many, ping_pong, switch);
 criterion_main!(benches);

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# What this measures: instructions per operation of the green runtime, counted
+# by valgrind's callgrind, for four operations (see benches/src/bin/probe.rs):
+#
+#   switch    one resume/suspend pair of a bare corosensei coroutine
+#   yield     one green::yield_now() by a task alone in its runtime
+#   spawn     one empty task spawned and joined (10,000 spawned, then joined)
+#   channel   one round trip over two bounded(1) channels
+#
+# Each operation runs N times and 2N times in a release build of the probe;
+# (instructions(2N) - instructions(N)) / N cancels start-up, the first
+# mapping of stacks and shutdown. Instruction counts do not depend on the
+# load of a shared machine, so they compare builds where wall-clock times
+# cannot; they do not see cache misses or the cost of atomic instructions.
+#
+# Usage: bash benches/scripts/callgrind.sh [N]     (N defaults to 100000)
+# Installs nothing. Exits 2 if valgrind is missing.
+set -euo pipefail
+
+if ! command -v valgrind >/dev/null 2>&1; then
+    echo "callgrind.sh: valgrind is not installed; install it (Debian/Ubuntu: apt-get install -y valgrind) and run again" >&2
+    exit 2
+fi
+
+n=${1:-100000}
+case $n in
+    '' | *[!0-9]* | 0)
+        echo "callgrind.sh: N must be a whole number above 0, not '$n'" >&2
+        exit 2
+        ;;
+esac
+
+cd "$(dirname "$0")/../.."
+cargo build --quiet --release -p green-benches --bin probe
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+probe="$target_dir/release/probe"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# Instructions a whole run of `probe OP COUNT` executes.
+instructions() {
+    valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" "$probe" "$1" "$2" 2>"$out/log" \
+        || { cat "$out/log" >&2; echo "callgrind.sh: probe $1 $2 failed under valgrind" >&2; exit 1; }
+    sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$out/log"
+}
+
+echo "$(valgrind --version), $(uname -m), Linux $(uname -r); N = $n"
+printf '%-8s %16s %16s %18s\n' operation "instr(N)" "instr(2N)" "instructions/op"
+for op in switch yield spawn channel; do
+    one=$(instructions "$op" "$n")
+    two=$(instructions "$op" $((2 * n)))
+    printf '%-8s %16d %16d %18s\n' "$op" "$one" "$two" "$(awk -v a="$one" -v b="$two" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / n }')"
+done
