@@ -55,10 +55,12 @@
 
 mod cancel;
 pub mod channel;
+mod context;
 mod inbox;
 pub mod net;
 mod park;
 mod reactor;
+mod run_queue;
 mod runtime;
 mod scheduler;
 mod scope;

@@ -1,26 +1,16 @@
 //! The reactor: epoll readiness turned into wake-ups.
 //!
-//! # From an epoll event to a resumed coroutine
-//!
-//! ```text
-//!  coroutine A: stream.read(buf)
-//!    read(2) -> EAGAIN
-//!    IoSource::wait(Read) ----------> Reactor::wait(key, Read)
-//!                                       sources[key].readers.push(waker)
-//!                                       park()  ==== A suspended ====
-//!  scheduler loop (run queue empty)
-//!    Reactor::poll(timeout)
-//!      epoll_wait -> Event { key, readable }
-//!      key -> (slab index, generation) -> sources[index]
-//!      generation matches: move readers into `due`    (borrow ends here)
-//!    for waker in due: waker.wake(Ready) -> A Runnable, pushed once
-//!    pop A, resume ------------------> park() returns Ready
-//!                                      read(2) -> n bytes
-//! ```
+//! The reactor keeps, for every registered descriptor, the wakers of the
+//! coroutines waiting to read it and to write it. A coroutine whose read
+//! hits `EAGAIN` adds its waker here and parks (`net/io.rs`); the
+//! scheduler's poll (`Reactor::poll`) moves the wakers of ready
+//! descriptors into a list the scheduler wakes once every borrow here has
+//! ended. DESIGN.md ("One request, end to end") follows a read through
+//! every step.
 //!
 //! File descriptors are registered once, lazily (at their first `EAGAIN`),
-//! in edge-triggered mode for both directions, so waiting costs no
-//! `epoll_ctl`. Every operation is tried first and waits only on `EAGAIN`,
+//! in edge-triggered mode for both directions, so a wait adds no
+//! `epoll_ctl` of its own. Every operation is tried first and waits only on `EAGAIN`,
 //! which is what makes edge triggering safe: a coroutine never waits for an
 //! edge that already happened, because it has just seen the descriptor not
 //! ready, and registration itself reports any readiness present at that
@@ -52,14 +42,12 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use polling::{Event, Events, PollMode, Poller};
 use slab::Slab;
-
-use crate::park::{self, WakeReason, Waker};
 
 /// Which readiness an operation waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,9 +62,10 @@ pub(crate) enum Interest {
 /// on another thread deletes itself from the poller and leaves its slab
 /// slot to be freed by the owning thread.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    /// The epoll instance. `Poller` is thread-safe.
-    poller: Poller,
+pub(crate) struct ReactorShared {
+    /// The epoll instance. `Poller` is thread-safe; the runtime's inbox
+    /// holds it too, to interrupt `epoll_wait`.
+    poller: Arc<Poller>,
     /// Slab keys of sources dropped on other threads, freed at the next
     /// poll.
     orphans: Mutex<Vec<usize>>,
@@ -88,36 +77,38 @@ pub(crate) struct Shared {
     alive: AtomicBool,
 }
 
-impl Shared {
-    /// The runtime's identity.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Interrupts the runtime's `epoll_wait` (from any thread).
-    pub(crate) fn notify(&self) -> io::Result<()> {
-        self.poller.notify()
-    }
-}
-
 /// A descriptor's entry in the reactor.
 #[derive(Debug)]
-struct Source {
+struct Source<W> {
     /// Generation this slot was filled with (high bits of the poller key).
     generation: u32,
     /// Tasks waiting for readability.
-    readers: Vec<Waker>,
+    readers: Vec<W>,
     /// Tasks waiting for writability.
-    writers: Vec<Waker>,
+    writers: Vec<W>,
 }
 
-/// One runtime's reactor. Lives in the scheduler.
+impl<W> Source<W> {
+    /// The wait list for `interest`.
+    fn list(&mut self, interest: Interest) -> &mut Vec<W> {
+        match interest {
+            Interest::Read => &mut self.readers,
+            Interest::Write => &mut self.writers,
+        }
+    }
+}
+
+/// One runtime's reactor. Lives in the runtime's context (`context.rs`).
+///
+/// It keeps wakers of type `W` (the runtime's are `task::cell::Waker`)
+/// in the wait lists of its sources and hands them back when their
+/// descriptor is ready or deregistered; it never wakes anything itself.
 #[derive(Debug)]
-pub(crate) struct Reactor {
+pub(crate) struct Reactor<W> {
     /// What other threads may touch.
-    shared: Arc<Shared>,
+    shared: Arc<ReactorShared>,
     /// Registered descriptors, indexed by the low bits of the poller key.
-    sources: RefCell<Slab<Source>>,
+    sources: RefCell<Slab<Source<W>>>,
     /// Buffer epoll fills; reused across polls.
     events: RefCell<Events>,
     /// Generation for the next registration.
@@ -137,7 +128,7 @@ pub(crate) struct Registered {
     /// same (in debug builds).
     fd: RawFd,
     /// The reactor's thread-safe part.
-    shared: Arc<Shared>,
+    shared: Arc<ReactorShared>,
 }
 
 impl Registered {
@@ -165,19 +156,18 @@ fn decode(key: usize) -> (usize, u32) {
     (key & 0xffff_ffff, (key >> 32) as u32)
 }
 
-impl Reactor {
-    /// A reactor with a new epoll instance.
+impl<W> Reactor<W> {
+    /// A reactor with a new epoll instance, for the runtime `id`.
     ///
     /// # Errors
     ///
     /// The error of creating the epoll instance (and its wake-up
     /// descriptor), with advice when the cause is a descriptor limit.
-    pub(crate) fn new() -> io::Result<Reactor> {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let shared = Shared {
-            poller: Poller::new().map_err(poller_error)?,
+    pub(crate) fn new(id: u64) -> io::Result<Reactor<W>> {
+        let shared = ReactorShared {
+            poller: Arc::new(Poller::new().map_err(poller_error)?),
             orphans: Mutex::new(Vec::new()),
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             alive: AtomicBool::new(true),
         };
         Ok(Reactor {
@@ -194,9 +184,9 @@ impl Reactor {
         self.shared.id
     }
 
-    /// The part other threads may use.
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// The epoll instance, for the inbox to interrupt `epoll_wait` with.
+    pub(crate) fn poller(&self) -> &Arc<Poller> {
+        &self.shared.poller
     }
 
     /// Wakers waiting for I/O right now.
@@ -244,16 +234,17 @@ impl Reactor {
     }
 
     /// Removes a registration made by this reactor: deletes `fd` from the
-    /// poller and frees the slot, waking its waiters so they retry (and find
-    /// the descriptor gone). `fd` is the descriptor `registered` was made
-    /// for, still open (it is borrowed).
-    pub(crate) fn deregister(&self, fd: BorrowedFd<'_>, registered: Registered) {
+    /// poller and frees the slot, moving its waiters into `woken`: the
+    /// caller wakes them, so that they retry (and find the descriptor
+    /// gone). `fd` is the descriptor `registered` was made for, still open
+    /// (it is borrowed).
+    pub(crate) fn deregister(&self, fd: BorrowedFd<'_>, registered: Registered, woken: &mut Vec<W>) {
         debug_assert!(Arc::ptr_eq(&registered.shared, &self.shared), "deregistered from another reactor");
         delete_from_poller(&self.shared, fd, &registered);
-        self.free_slot(registered.key);
+        self.free_slot(registered.key, woken);
     }
 
-    fn free_slot(&self, key: usize) {
+    fn free_slot(&self, key: usize, woken: &mut Vec<W>) {
         let (index, generation) = decode(key);
         let source = {
             let mut sources = self.sources.borrow_mut();
@@ -264,57 +255,43 @@ impl Reactor {
         };
         if let Some(source) = source {
             self.waiters.set(self.waiters.get() - source.readers.len() - source.writers.len());
-            for waker in source.readers.into_iter().chain(source.writers) {
-                waker.wake(WakeReason::Ready);
-            }
+            woken.extend(source.readers.into_iter().chain(source.writers));
         }
     }
 
-    /// Parks the running task until `key` is ready for `interest`, the
-    /// deadline passes, or the task is cancelled.
-    pub(crate) fn wait(&self, key: usize, interest: Interest, deadline: Option<Instant>) -> WakeReason {
+    /// Adds `waker` to the wait list of `key` for `interest`; false (and
+    /// `waker` dropped) if the source is gone, deregistered since the
+    /// caller found its key.
+    pub(crate) fn add_waiter(&self, key: usize, interest: Interest, waker: W) -> bool {
         let (index, generation) = decode(key);
-        {
-            let mut sources = self.sources.borrow_mut();
-            let Some(source) = sources.get_mut(index).filter(|s| s.generation == generation) else {
-                return WakeReason::Ready;
-            };
-            let list = match interest {
-                Interest::Read => &mut source.readers,
-                Interest::Write => &mut source.writers,
-            };
-            list.push(park::waker());
-        }
+        let mut sources = self.sources.borrow_mut();
+        let Some(source) = sources.get_mut(index).filter(|s| s.generation == generation) else {
+            return false;
+        };
+        source.list(interest).push(waker);
         self.waiters.set(self.waiters.get() + 1);
-        let reason = park::park(deadline);
-        // After a timeout or cancellation our waker is still listed; after
-        // a spurious `Ready` (see `park`) it may be too. After a real event
-        // `poll` has moved it out and this finds nothing.
-        self.forget_waiter(key, interest);
-        reason
+        true
     }
 
-    /// Removes the running task's waker from a wait list after a timeout or
-    /// cancellation (it is still there: nobody woke it).
-    fn forget_waiter(&self, key: usize, interest: Interest) {
+    /// Removes the wakers `which` picks from the wait list of `key` for
+    /// `interest` (a wait that ended by a timeout or cancellation leaves
+    /// its waker there: nobody woke it).
+    pub(crate) fn remove_waiters(&self, key: usize, interest: Interest, which: impl Fn(&W) -> bool) {
         let (index, generation) = decode(key);
-        let task = park::waker();
         let mut sources = self.sources.borrow_mut();
         let Some(source) = sources.get_mut(index).filter(|s| s.generation == generation) else { return };
-        let list = match interest {
-            Interest::Read => &mut source.readers,
-            Interest::Write => &mut source.writers,
-        };
+        let list = source.list(interest);
         let before = list.len();
-        list.retain(|w| !w.same_task(&task));
+        list.retain(|waker| !which(waker));
         self.waiters.set(self.waiters.get() - (before - list.len()));
     }
 
     /// Waits up to `timeout` (None: indefinitely) for I/O events and moves
-    /// the wakers of ready sources into `due`. Wakes nobody itself: the
-    /// caller wakes `due` after every borrow here has ended.
-    pub(crate) fn poll(&self, timeout: Option<Duration>, due: &mut Vec<Waker>) -> io::Result<()> {
-        self.free_orphans();
+    /// the wakers of ready sources (and of sources deregistered from other
+    /// threads) into `due`. Wakes nobody itself: the caller wakes `due`
+    /// after every borrow here has ended.
+    pub(crate) fn poll(&self, timeout: Option<Duration>, due: &mut Vec<W>) -> io::Result<()> {
+        self.free_orphans(due);
         let mut events = self.events.borrow_mut();
         events.clear();
         match self.shared.poller.wait(&mut events, timeout) {
@@ -340,7 +317,7 @@ impl Reactor {
         Ok(())
     }
 
-    fn free_orphans(&self) {
+    fn free_orphans(&self, woken: &mut Vec<W>) {
         // The list is only pushed to and taken, so a panic elsewhere while
         // it was locked cannot have left it half-changed: ignore poisoning.
         let orphans = {
@@ -351,7 +328,7 @@ impl Reactor {
             std::mem::take(&mut *orphans)
         };
         for key in orphans {
-            self.free_slot(key);
+            self.free_slot(key, woken);
         }
     }
 
@@ -363,7 +340,7 @@ impl Reactor {
     }
 }
 
-impl Drop for Reactor {
+impl<W> Drop for Reactor<W> {
     fn drop(&mut self) {
         self.shared.alive.store(false, Ordering::Release);
     }
@@ -377,7 +354,7 @@ pub(crate) fn deregister_remote(fd: BorrowedFd<'_>, registered: Registered) {
     registered.shared.orphans.lock().unwrap_or_else(PoisonError::into_inner).push(registered.key);
 }
 
-fn delete_from_poller(shared: &Shared, fd: BorrowedFd<'_>, registered: &Registered) {
+fn delete_from_poller(shared: &ReactorShared, fd: BorrowedFd<'_>, registered: &Registered) {
     debug_assert_eq!(fd.as_raw_fd(), registered.fd, "deregistered a different descriptor");
     // An error here means the descriptor is already gone from the epoll
     // set; either way there is nothing left to undo.
@@ -418,7 +395,7 @@ fn register_error(fd: RawFd, err: io::Error) -> io::Error {
     )
 }
 
-impl Reactor {
+impl<W> Reactor<W> {
     /// The descriptors in this reactor's epoll set, read from
     /// `/proc/self/fdinfo` (one `tfd:` line per registered descriptor).
     #[cfg(test)]
@@ -449,7 +426,7 @@ mod tests {
 
     #[test]
     fn deregister_deletes_the_descriptor_and_frees_its_slot() -> io::Result<()> {
-        let reactor = Reactor::new()?;
+        let reactor = Reactor::<()>::new(1)?;
         let own = reactor.registered_fds()?; // the poller's wake-up descriptors
         let (a, _b) = UnixStream::pair()?;
         // SAFETY: `register` needs `a` open until the registration is passed
@@ -457,7 +434,7 @@ mod tests {
         // registration is passed to `deregister` two statements below.
         let registered = unsafe { reactor.register(a.as_fd())? };
         assert!(reactor.registered_fds()?.contains(&a.as_raw_fd()));
-        reactor.deregister(a.as_fd(), registered);
+        reactor.deregister(a.as_fd(), registered, &mut Vec::new());
         assert_eq!(reactor.registered_fds()?, own);
         assert_eq!(reactor.slots_in_use(), 0);
         Ok(())
@@ -465,7 +442,7 @@ mod tests {
 
     #[test]
     fn a_remote_deregistration_deletes_at_once_and_frees_the_slot_at_the_next_poll() -> io::Result<()> {
-        let reactor = Reactor::new()?;
+        let reactor = Reactor::<()>::new(1)?;
         let own = reactor.registered_fds()?; // the poller's wake-up descriptors
         let (a, _b) = UnixStream::pair()?;
         // SAFETY: `register` needs `a` open until the registration is passed to `deregister_remote`; `a`
@@ -484,7 +461,7 @@ mod tests {
 
     #[test]
     fn a_refused_registration_names_the_descriptor_and_frees_its_slot() -> io::Result<()> {
-        let reactor = Reactor::new()?;
+        let reactor = Reactor::<()>::new(1)?;
         // epoll refuses regular files (EPERM).
         let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
         // SAFETY: `register` needs `file` open until the registration is

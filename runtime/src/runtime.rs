@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::scheduler::{Config, Scheduler};
+use crate::context::Config;
+use crate::scheduler::Scheduler;
 use crate::stack::Protection;
 
 /// Default usable stack size of a coroutine: 256 KiB of address space, of

@@ -65,13 +65,15 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use crate::park::{self, WakeReason, Waker};
-use crate::scheduler::Scheduler;
+use crate::context::Context;
+use crate::park;
 use crate::task::cancel_state::FrameId;
-use crate::task::cell::{self, TaskCell};
-#[cfg(test)]
-use crate::task::visits;
-use crate::task::{JoinError, Task, visited};
+use crate::task::cell::{TaskCell, Waker};
+use crate::task::error::JoinError;
+use crate::task::id::Task;
+use crate::task::spawn;
+use crate::task::state::{TaskState, WakeReason};
+use crate::task::visits::visited;
 use crate::timeout::FrameGuard;
 
 /// Runs `body` with a [`Scope`] to spawn children that may borrow from the
@@ -135,7 +137,7 @@ pub fn scope<'env, E, R, F>(body: F) -> Result<R, ScopeError<E>>
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env, E>) -> R,
 {
-    let parent = Scheduler::with(|s| s.has_current().then(|| s.current_task()))
+    let parent = Context::with(Context::running_task)
         .flatten()
         .unwrap_or_else(|| panic!("green::scope called outside a coroutine (start one with green::run)"));
     let scope = Scope { shared: Rc::new(Shared::new(parent)), _scope: PhantomData, _env: PhantomData };
@@ -245,9 +247,9 @@ impl<E> Shared<E> {
         visited(children.len());
         // `cancel` only marks and queues the children; none runs meanwhile,
         // so nothing can spawn into the list while it is borrowed.
-        Scheduler::with(|s| {
+        Context::with(|cx| {
             for child in children.iter() {
-                s.cancel(child);
+                park::cancel(cx, child);
             }
         });
     }
@@ -257,8 +259,9 @@ impl<E> Shared<E> {
     /// the way); otherwise its next wait inside the body sees it.
     fn cancel_body(&self) {
         let Some(frame) = self.body_frame.get() else { return };
-        if self.parent.cancel.cancel_frame(frame) && self.parent.state.get() == cell::State::Parked {
-            park::waker_for(self.parent.clone()).wake(WakeReason::Cancelled);
+        if self.parent.cancel.cancel_frame(frame) && self.parent.state.get() == TaskState::Parked {
+            let waker = Waker::new(self.parent.clone(), self.parent.epoch.get());
+            Context::with(|cx| park::wake(cx, &waker, WakeReason::Cancelled));
         }
     }
 
@@ -269,7 +272,7 @@ impl<E> Shared<E> {
         if live == 0 {
             let waiter = self.waiter.borrow_mut().take();
             if let Some(waiter) = waiter {
-                waiter.wake(WakeReason::Ready);
+                Context::with(|cx| park::wake(cx, &waiter, WakeReason::Ready));
             }
         }
     }
@@ -290,7 +293,7 @@ impl<E> Drop for ChildDone<E> {
 /// Whether `task`, or the running coroutine, is being torn down at runtime
 /// shutdown.
 fn torn_down(task: &TaskCell) -> bool {
-    task.unwinding.get() || Scheduler::with(|s| s.running_task()).flatten().is_some_and(|t| t.unwinding.get())
+    task.unwinding.get() || Context::with(Context::running_task).flatten().is_some_and(|t| t.unwinding.get())
 }
 
 impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
@@ -349,8 +352,8 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
             // being: a child started now could outlive the frame it
             // borrows from. It never runs.
             drop(f);
-            task.state.set(cell::State::Done);
-            *slot.borrow_mut() = Some(Err(JoinError::cancelled(&task)));
+            task.state.set(TaskState::Done);
+            *slot.borrow_mut() = Some(Err(JoinError::cancelled(task.task())));
             return Ok(ScopedJoinHandle { task, slot, _scope: PhantomData });
         }
         let live = shared.live.get().checked_add(1).ok_or_else(|| {
@@ -364,12 +367,12 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         let child = move || {
             let done = done;
             let outcome = panic::catch_unwind(AssertUnwindSafe(f));
-            let me = Scheduler::with(|s| s.current_task()).expect("a child runs in its runtime");
+            let me = Context::with(Context::current_task).expect("a child runs in its runtime");
             let result = match outcome {
                 Ok(Ok(value)) => Ok(value),
                 Ok(Err(error)) => {
-                    done.0.fail(ScopeError::Failed { error, task: Task::from_cell(&me) });
-                    Err(JoinError::failed(&me))
+                    done.0.fail(ScopeError::Failed { error, task: me.task().clone() });
+                    Err(JoinError::failed(me.task()))
                 }
                 Err(payload) => {
                     if me.unwinding.get() {
@@ -379,8 +382,8 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
                         panic::resume_unwind(payload);
                     }
                     let message = panic_message(&*payload);
-                    done.0.fail(ScopeError::Panicked { payload, task: Task::from_cell(&me) });
-                    Err(JoinError::panicked(Box::new(message), &me))
+                    done.0.fail(ScopeError::Panicked { payload, task: me.task().clone() });
+                    Err(JoinError::panicked(Box::new(message), me.task()))
                 }
             };
             *child_slot.borrow_mut() = Some(result);
@@ -388,16 +391,16 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         };
         // The child reports through `slot` itself; its unit return value
         // is dropped.
-        let body = crate::task::body(child, drop);
-        let size = Scheduler::with(|s| s.default_stack_size()).expect("a scope runs in a coroutine");
+        let body = spawn::body(child, drop);
+        let size = Context::with(Context::default_stack_size).expect("a scope runs in a coroutine");
         // SAFETY: the child borrows for `'scope`; the scope does not return (nor unwind past its frame)
         // before every child has finished, and at shutdown a parent's scoped children are torn down (or
         // leaked, never to run again) before the parent, so what the child borrows outlives it.
-        let spawned = Scheduler::with(|s| unsafe { s.spawn_unchecked(task.clone(), size, body) })
+        let spawned = Context::with(|cx| unsafe { cx.spawn_unchecked(task.clone(), size, body) })
             .expect("a scope runs in a coroutine");
         spawned?;
         if shared.cancelled.get() {
-            Scheduler::with(|s| s.cancel(&task));
+            Context::with(|cx| park::cancel(cx, &task));
         }
         shared.children.borrow_mut().push(task.clone());
         shared.parent.scoped_children.borrow_mut().push(task.clone());
@@ -472,7 +475,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// result) or panicked, or if the caller was cancelled while it waited
     /// ([`JoinError::is_interrupted`]).
     pub fn join(self) -> Result<T, JoinError> {
-        crate::task::wait_for(&self.task, || self.slot.borrow_mut().take())
+        crate::task::join::wait_for(&self.task, || self.slot.borrow_mut().take())
     }
 
     /// Whether the child has finished.
@@ -482,7 +485,7 @@ impl<T> ScopedJoinHandle<'_, T> {
 
     /// The child's identity.
     pub fn task(&self) -> Task {
-        Task::from_cell(&self.task)
+        self.task.task().clone()
     }
 }
 
@@ -581,7 +584,7 @@ mod tests {
     fn visits_for(n: usize, nested: bool) -> usize {
         crate::run(move || {
             let ran = Cell::new(0);
-            let before = visits::VISITS.get();
+            let before = crate::task::visits::counter::VISITS.get();
             let outcome = scope(|outer| {
                 for _ in 0..n {
                     let ran = &ran;
@@ -603,9 +606,9 @@ mod tests {
             });
             assert!(outcome.is_ok(), "no child failed");
             assert_eq!(ran.get(), n, "every child ran");
-            let parent = Scheduler::with(|s| s.current_task()).expect("in a coroutine");
+            let parent = Context::with(Context::current_task).expect("in a coroutine");
             assert!(parent.scoped_children.borrow().is_empty(), "every child was released");
-            visits::VISITS.get() - before
+            crate::task::visits::counter::VISITS.get() - before
         })
     }
 
@@ -625,7 +628,7 @@ mod tests {
     #[test]
     fn a_failure_cancels_each_child_once() {
         let looked_at = crate::run(|| {
-            let before = visits::VISITS.get();
+            let before = crate::task::visits::counter::VISITS.get();
             let outcome = scope(|s| {
                 for _ in 0..1_000 {
                     s.spawn(|| {
@@ -638,7 +641,7 @@ mod tests {
                 s.spawn(|| Err::<(), _>("first"));
             });
             assert_eq!(outcome.err().and_then(ScopeError::into_error), Some("first"));
-            visits::VISITS.get() - before
+            crate::task::visits::counter::VISITS.get() - before
         });
         // One pass to cancel, one to release.
         assert!(looked_at <= 2 * 1_001 + 1, "{looked_at} entries looked at");

@@ -3,8 +3,9 @@
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancelled;
-use crate::park::{self, WakeReason};
-use crate::scheduler::{self, Scheduler};
+use crate::context::{self, Context};
+use crate::park;
+use crate::task::state::WakeReason;
 
 /// Puts the calling coroutine to sleep for at least `duration`.
 ///
@@ -52,10 +53,10 @@ pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
 ///
 /// [`Cancelled`], as for [`sleep`].
 pub fn sleep_until(deadline: Instant) -> Result<(), Cancelled> {
-    if scheduler::outside_coroutines_of_running_runtime() {
+    if context::outside_coroutines_of_running_runtime() {
         return Err(Cancelled);
     }
-    if !scheduler::in_coroutine() {
+    if !context::in_coroutine() {
         let now = Instant::now();
         if deadline > now {
             std::thread::sleep(deadline - now);
@@ -74,10 +75,10 @@ pub fn sleep_until(deadline: Instant) -> Result<(), Cancelled> {
 
 /// Sleeps until the coroutine is cancelled; a plain thread never wakes.
 fn sleep_forever() -> Result<(), Cancelled> {
-    if scheduler::outside_coroutines_of_running_runtime() {
+    if context::outside_coroutines_of_running_runtime() {
         return Err(Cancelled);
     }
-    if !scheduler::in_coroutine() {
+    if !context::in_coroutine() {
         loop {
             std::thread::park();
         }
@@ -102,10 +103,10 @@ fn sleep_forever() -> Result<(), Cancelled> {
 ///     assert!(seen.get());
 /// });
 /// ```
-// Inlined into the caller on purpose: see `Scheduler::yield_now`.
+// Inlined into the caller on purpose: see `park::yield_now`.
 #[inline(always)]
 pub fn yield_now() {
-    if Scheduler::with(Scheduler::yield_now) != Some(true) {
+    if Context::with(park::yield_now) != Some(true) {
         std::thread::yield_now();
     }
 }

@@ -29,7 +29,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::scheduler::Scheduler;
+use crate::context::Context;
 use crate::task::cancel_state::FrameId;
 use crate::task::cell::TaskCell;
 
@@ -169,7 +169,7 @@ impl FrameGuard {
     ///
     /// Outside a coroutine; `what` names the caller in the message.
     pub(crate) fn open(deadline: Option<Instant>, shield: bool, what: &str) -> FrameGuard {
-        let task = Scheduler::with(|s| s.has_current().then(|| s.current_task()))
+        let task = Context::with(Context::running_task)
             .flatten()
             .unwrap_or_else(|| panic!("{what} called outside a coroutine (start one with green::run)"));
         let id = task.cancel.push(deadline, shield);

@@ -59,17 +59,19 @@
 //! receiver would stay queued, and the next sender would hand its message
 //! to it: lost (and written into a frame that is gone).
 
-use crate::scheduler::Scheduler;
+use crate::context::Context;
 use crate::sync::spin::{SpinGuard, SpinLock};
-use crate::sync::touch::Touch;
+use crate::sync::wait::party::Outcome;
+use crate::sync::wait::queue::{Entry, WaitQueue};
+use crate::sync::wait::sole::{SoleHandle, SoleWaiter, Wakeup};
+use crate::sync::wait::touch::Touch;
+use crate::sync::wait::waiter::{Waiter, WaiterHandle};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::mem;
 use std::time::Instant;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::sync::sole::{SoleHandle, SoleWaiter, Wakeup};
-use crate::sync::waiter::{Entry, Outcome, WaitQueue, Waiter, WaiterHandle};
 
 /// How a notifier ended a parked operation. With the branch it makes the
 /// claim's token: `branch * 2 + completion`.
@@ -608,7 +610,7 @@ impl<T> State<T> {
         // yet it may send again later: it counts as a use of the channel by
         // whoever may wait to receive (see `sync/touch.rs`). (A claim above
         // counted already.)
-        self.receivers_waiting.touched_by(Scheduler::with(|s| s.id()));
+        self.receivers_waiting.touched_by(Context::with(Context::id));
         if capacity.is_none_or(|capacity| self.buffer.len() < capacity) {
             self.buffer.push_back(message);
             return Ok(None);
@@ -625,7 +627,7 @@ impl<T> State<T> {
         if let Some(message) = self.buffer.pop_front() {
             // A use of the channel by whoever may wait to send, as in
             // `try_send`.
-            self.senders_waiting.touched_by(Scheduler::with(|s| s.id()));
+            self.senders_waiting.touched_by(Context::with(Context::id));
             let sender = self.senders_waiting.pop_claimed_with(|s| s.claim_taking(&mut taken));
             if let Some(refill) = taken {
                 self.buffer.push_back(refill);

@@ -77,7 +77,8 @@ use std::time::{Duration, Instant};
 use super::chan::{Chan, Completion, Registration, Slot, Unwinding, settle_unwound};
 use super::error::{RecvError, SendError, TryRecvError, TrySendError};
 use super::{Receiver, Sender};
-use crate::sync::waiter::{Outcome, Waiter};
+use crate::sync::wait::party::Outcome;
+use crate::sync::wait::waiter::Waiter;
 
 /// Waits on several send and receive operations, on channels of any
 /// message types, and performs exactly one of them.

@@ -25,8 +25,9 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::cancel;
-use crate::park::{self, WakeReason};
-use crate::scheduler;
+use crate::context;
+use crate::park;
+use crate::task::state::WakeReason;
 
 /// The first pause.
 const FIRST_DELAY: Duration = Duration::from_millis(1);
@@ -63,7 +64,7 @@ impl Backoff {
         let pause_end = now + self.delay;
         let wake = deadline.map_or(pause_end, |deadline| deadline.min(pause_end));
         self.delay = (self.delay * 2).min(MAX_DELAY);
-        if !scheduler::in_coroutine() {
+        if !context::in_coroutine() {
             std::thread::sleep(wake.saturating_duration_since(now));
             return Ok(());
         }

@@ -33,9 +33,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cancel;
-use crate::park::WakeReason;
+use crate::context::Context;
+use crate::park;
 use crate::reactor::{self, Interest, Reactor, Registered};
-use crate::scheduler::Scheduler;
+use crate::task::cell::Waker;
+use crate::task::state::WakeReason;
 
 /// A value that owns one descriptor for its whole life: the `std` socket
 /// types an [`IoSource`] holds.
@@ -136,11 +138,11 @@ impl<S: FdOwner> IoSource<S> {
     /// the socket is registered with another runtime, or cannot be
     /// registered with this one.
     pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-        let parked = Scheduler::with(|s| -> Option<io::Result<WakeReason>> {
-            if !s.has_current() {
+        let parked = Context::with(|cx| -> Option<io::Result<WakeReason>> {
+            if !cx.has_current() {
                 return None; // the scheduler loop itself, e.g. a destructor at shutdown
             }
-            Some(self.key_in(&s.reactor).map(|key| s.reactor.wait(key, interest, deadline)))
+            Some(self.key_in(&cx.reactor).map(|key| park_on(cx, key, interest, deadline)))
         });
         let Some(parked) = parked.flatten() else {
             return poll_blocking(self.inner.as_fd(), interest, deadline);
@@ -158,7 +160,7 @@ impl<S: FdOwner> IoSource<S> {
     /// first use. A registration left by a runtime that has ended is
     /// replaced; one held by a runtime that is still running elsewhere is an
     /// error.
-    fn key_in(&self, reactor: &Reactor) -> io::Result<usize> {
+    fn key_in(&self, reactor: &Reactor<Waker>) -> io::Result<usize> {
         let mut slot = self.registration.lock().unwrap_or_else(PoisonError::into_inner);
         match slot.as_ref() {
             Some(registered) if registered.runtime() == reactor.id() => return Ok(registered.key()),
@@ -193,17 +195,39 @@ impl<S: FdOwner> IoSource<S> {
         let Some(registered) = registration else { return };
         let fd = self.inner.as_fd();
         let mut registered = Some(registered);
-        Scheduler::with(|s| {
-            if registered.as_ref().is_some_and(|r| r.runtime() == s.reactor.id())
+        Context::with(|cx| {
+            if registered.as_ref().is_some_and(|r| r.runtime() == cx.reactor.id())
                 && let Some(registered) = registered.take()
             {
-                s.reactor.deregister(fd, registered);
+                // Its waiters retry, and find the descriptor gone.
+                let mut woken = Vec::new();
+                cx.reactor.deregister(fd, registered, &mut woken);
+                for waker in &woken {
+                    park::wake(cx, waker, WakeReason::Ready);
+                }
             }
         });
         if let Some(registered) = registered {
             reactor::deregister_remote(fd, registered);
         }
     }
+}
+
+/// Parks the running task of `cx` until the descriptor registered as `key`
+/// may be ready for `interest`, `deadline` passes or the task is
+/// cancelled: the wait of a read or write that hit `EAGAIN`.
+fn park_on(cx: &Context, key: usize, interest: Interest, deadline: Option<Instant>) -> WakeReason {
+    if !cx.reactor.add_waiter(key, interest, park::waker()) {
+        // Deregistered meanwhile: retry, and find the descriptor gone.
+        return WakeReason::Ready;
+    }
+    let reason = park::park(deadline);
+    // After a timeout or cancellation the waker is still listed; after a
+    // spurious `Ready` (see `park.rs`, rule 4) it may be too. After a real
+    // event the poll has moved it out and this finds nothing.
+    let me = park::waker();
+    cx.reactor.remove_waiters(key, interest, |waker| waker.same_task(&me));
+    reason
 }
 
 impl<S: FdOwner> Drop for IoSource<S> {
@@ -270,7 +294,7 @@ mod tests {
 
     /// The descriptors in the running runtime's epoll set.
     fn registered_fds() -> io::Result<Vec<RawFd>> {
-        Scheduler::with(|s| s.reactor.registered_fds()).expect("called inside a runtime")
+        Context::with(|cx| cx.reactor.registered_fds()).expect("called inside a runtime")
     }
 
     /// A connected pair, the first end non-blocking and registered with

@@ -34,35 +34,18 @@ use std::cell::Cell;
 use std::io;
 use std::mem;
 use std::ptr;
-use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use super::StackBounds;
-
-/// What the overflow reporter needs to know about a stack's coroutine.
-#[derive(Debug, Clone)]
-pub(crate) struct Owner {
-    /// The coroutine's id.
-    pub(crate) id: u64,
-    /// The coroutine's name, if it has one.
-    pub(crate) name: Option<Arc<str>>,
-}
-
-impl Owner {
-    /// An owner for unit tests that need one.
-    #[cfg(test)]
-    pub(crate) fn for_test() -> Owner {
-        Owner { id: 0, name: Some(Arc::from("test")) }
-    }
-}
+use crate::task::id::Task;
 
 /// What the signal handler needs to know about the running coroutine,
 /// kept by its task for as long as the task lives.
 #[derive(Debug)]
 pub(crate) struct Running {
     /// Who the coroutine is.
-    pub(crate) owner: Owner,
+    pub(crate) task: Task,
     /// Where its stack lies; before the task first runs, only the size
     /// class of the stack reserved for it.
     pub(crate) stack: Cell<StackBounds>,
@@ -221,7 +204,7 @@ extern "C" fn handle_segv(signal: libc::c_int, info: *mut libc::siginfo_t, conte
     let stack = running.stack.get();
     let (guard_start, guard_end) = stack.guard_range();
     if guard_start <= address && address < guard_end {
-        Report { owner: &running.owner, stack_size: stack.class, found_by: b"" }.format().write_to_stderr();
+        Report { task: &running.task, stack_size: stack.class, found_by: b"" }.format().write_to_stderr();
         // SAFETY: abort is async-signal-safe and never returns.
         unsafe { libc::abort() };
     }
@@ -264,16 +247,16 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
 
 /// Reports an overflow found in a canary page and aborts. Runs outside any
 /// signal handler, on the scheduler's stack.
-pub(crate) fn report_canary(owner: &Owner, stack: &StackBounds) -> ! {
+pub(crate) fn report_canary(task: &Task, stack: &StackBounds) -> ! {
     let found_by = b" (found by the canary check: memory below the stack was overwritten)";
-    Report { owner, stack_size: stack.class, found_by }.format().write_to_stderr();
+    Report { task, stack_size: stack.class, found_by }.format().write_to_stderr();
     std::process::abort()
 }
 
 /// An overflow report, before formatting.
 struct Report<'a> {
     /// The coroutine that overflowed.
-    owner: &'a Owner,
+    task: &'a Task,
     /// The size it was given (its stack's size class).
     stack_size: usize,
     /// How the overflow was found, when not by a fault: added after the
@@ -300,9 +283,9 @@ impl Report<'_> {
     /// the name gets what room the rest leaves, cut on a character boundary
     /// and marked with an ellipsis if it has to be.
     fn format(&self) -> Message {
-        let id = Digits::new(self.owner.id);
+        let id = Digits::new(self.task.id().as_u64());
         let size = Digits::new(self.stack_size as u64);
-        let name = self.owner.name.as_deref().unwrap_or("<unnamed>");
+        let name = self.task.display_name();
         let rest = Self::START.len()
             + Self::AFTER_NAME.len()
             + id.as_bytes().len()
@@ -404,8 +387,8 @@ mod tests {
     use super::*;
 
     fn report(name: Option<&str>, id: u64, found_by: &[u8]) -> String {
-        let owner = Owner { id, name: name.map(Arc::from) };
-        let message = Report { owner: &owner, stack_size: 65536, found_by }.format();
+        let task = Task::for_test(id, name);
+        let message = Report { task: &task, stack_size: 65536, found_by }.format();
         String::from_utf8(message.as_bytes().to_vec()).expect("the report is UTF-8, whatever the name")
     }
 

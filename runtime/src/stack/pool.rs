@@ -18,6 +18,7 @@ use std::io;
 
 use super::region::Region;
 use super::{Protection, Stack, class_of, overflow};
+use crate::task::id::Task;
 
 /// Free stacks per size whose memory stays in place. When the runtime goes
 /// idle, the memory of free stacks beyond this is returned to the kernel
@@ -116,7 +117,7 @@ impl StackPool {
     ///
     /// A canary stack whose canary page is no longer zero was overflowed:
     /// the process aborts with a report naming `owner`.
-    pub(crate) fn put(&mut self, stack: Stack, owner: &overflow::Owner) {
+    pub(crate) fn put(&mut self, stack: Stack, owner: &Task) {
         if !stack.bounds().canary_intact() {
             overflow::report_canary(owner, &stack.bounds());
         }
@@ -182,7 +183,7 @@ mod tests {
     #[test]
     fn recycles_without_mapping_again() {
         let mut pool = StackPool::new(Protection::Auto);
-        let owner = overflow::Owner::for_test();
+        let owner = Task::for_test(0, Some("test"));
         let first = pool.get(64 * 1024).unwrap();
         let base = first.bounds().base;
         pool.put(first, &owner);
@@ -195,7 +196,7 @@ mod tests {
     #[test]
     fn one_region_serves_many_stacks() {
         let mut pool = StackPool::new(Protection::Auto);
-        let owner = overflow::Owner::for_test();
+        let owner = Task::for_test(0, Some("test"));
         let stacks: Vec<_> = (0..STACKS_PER_REGION + 1).map(|_| pool.get(16 * 1024).unwrap()).collect();
         assert_eq!(pool.region_count(), 2);
         for s in &stacks {
@@ -211,7 +212,7 @@ mod tests {
     #[test]
     fn trim_keeps_stacks_but_not_their_memory() {
         let mut pool = StackPool::new(Protection::Auto);
-        let owner = overflow::Owner::for_test();
+        let owner = Task::for_test(0, Some("test"));
         let stacks: Vec<_> = (0..WARM_STACKS + 3).map(|_| pool.get(4096).unwrap()).collect();
         for s in stacks {
             // Dirty the top word, as a coroutine would.
@@ -240,7 +241,7 @@ mod tests {
     #[test]
     fn trim_releases_the_stacks_freed_longest_ago_and_keeps_the_latest_warm() {
         let mut pool = StackPool::new(Protection::Auto);
-        let owner = overflow::Owner::for_test();
+        let owner = Task::for_test(0, Some("test"));
         // Whole regions, so that every free stack is one this test freed.
         let extra = STACKS_PER_REGION;
         let stacks: Vec<_> = (0..WARM_STACKS + extra).map(|_| pool.get(4096).unwrap()).collect();
@@ -275,7 +276,7 @@ mod tests {
     #[test]
     fn reserved_stacks_are_kept_for_their_tasks() {
         let mut pool = StackPool::new(Protection::Auto);
-        let owner = overflow::Owner::for_test();
+        let owner = Task::for_test(0, Some("test"));
         let classes: Vec<usize> = (0..STACKS_PER_REGION).map(|_| pool.reserve(8192).unwrap()).collect();
         assert_eq!(pool.region_count(), 1);
         // Every free stack is promised, so a further reservation maps more.
@@ -298,7 +299,7 @@ mod tests {
     #[test]
     fn canary_stacks_start_intact() {
         let mut pool = StackPool::new(Protection::Canary);
-        let owner = overflow::Owner::for_test();
+        let owner = Task::for_test(0, Some("test"));
         let stack = pool.get(8 * 1024).unwrap();
         assert_eq!(stack.bounds().protection, Protection::Canary);
         assert!(stack.bounds().canary_top_intact());
@@ -334,7 +335,7 @@ mod tests {
     #[test]
     fn a_leaked_stack_is_never_reused_nor_unmapped() {
         let mut pool = StackPool::new(Protection::Auto);
-        let owner = overflow::Owner::for_test();
+        let owner = Task::for_test(0, Some("test"));
         let leaked = pool.get(8192).unwrap();
         let bounds = leaked.bounds();
         let top = (bounds.base - 8) as *mut u64;

@@ -37,9 +37,10 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::queue::deadline_after;
+use super::wait::party::{Outcome, deadline_after};
+use super::wait::queue::WaitQueue;
+use super::wait::waiter::{Waiter, WaiterHandle};
 use super::wait_error::WaitError;
-use super::waiter::{Outcome, WaitQueue, Waiter, WaiterHandle};
 
 /// The token a trip claims waiters with.
 const TRIPPED: usize = 0;

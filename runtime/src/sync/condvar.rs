@@ -47,8 +47,9 @@ use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
 use super::poison::{LockError, LockResult};
-use super::queue::{Queue, Woken, deadline_after};
-use super::waiter::{Outcome, Waiter, WaiterHandle};
+use super::wait::party::{Outcome, deadline_after};
+use super::wait::queue::{LockedQueue, Woken};
+use super::wait::waiter::{Waiter, WaiterHandle};
 
 /// The token a notification claims a waiter with.
 const NOTIFIED: usize = 0;
@@ -100,7 +101,7 @@ const NOTIFIED: usize = 0;
 /// woken waiter then locks the mutex like any other locker.
 pub struct Condvar {
     /// Waiting parties, oldest first.
-    waiters: Queue<WaiterHandle>,
+    waiters: LockedQueue<WaiterHandle>,
 }
 
 /// Whether a timed condition-variable wait returned because its time ran
@@ -119,7 +120,7 @@ impl WaitTimeoutResult {
 impl Condvar {
     /// A condition variable nobody waits on.
     pub const fn new() -> Condvar {
-        Condvar { waiters: Queue::new() }
+        Condvar { waiters: LockedQueue::new() }
     }
 
     /// Unlocks the mutex of `guard`, waits for a notification, and locks

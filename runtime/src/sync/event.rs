@@ -26,9 +26,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::queue::deadline_after;
+use super::wait::party::{Outcome, deadline_after};
+use super::wait::queue::WaitQueue;
+use super::wait::waiter::{Waiter, WaiterHandle};
 use super::wait_error::WaitError;
-use super::waiter::{Outcome, WaitQueue, Waiter, WaiterHandle};
 
 /// The token `set` claims waiters with.
 const SET: usize = 0;

@@ -1,7 +1,7 @@
 //! Synchronisation primitives that park coroutines instead of blocking
 //! threads, and work between coroutines and plain threads alike.
 //!
-//! Every wait here goes through one mechanism (`waiter.rs`): a waiter in a
+//! Every wait here goes through one mechanism (`wait/`): a waiter in a
 //! FIFO queue, claimed by exactly one notifier or abandoned by its own
 //! timeout or cancellation. That single rule is why every primitive is
 //! fair (first come, first served), why an interrupted wait leaves the
@@ -65,15 +65,12 @@
 //!   coroutines apart with its panic hook; DESIGN.md lists the few cases
 //!   it cannot tell.
 
-pub(crate) mod sole;
 pub(crate) mod spin;
-pub(crate) mod touch;
-pub(crate) mod waiter;
+pub(crate) mod wait;
 
 mod condvar;
 mod mutex;
 mod poison;
-mod queue;
 mod rwlock;
 mod semaphore;
 

@@ -60,8 +60,9 @@ use std::sync::{TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
 use super::poison::{self, LockError, LockResult};
-use super::queue::{Queue, deadline_after};
-use super::waiter::{Outcome, Waiter, WaiterHandle};
+use super::wait::party::{Outcome, deadline_after};
+use super::wait::queue::LockedQueue;
+use super::wait::waiter::{Waiter, WaiterHandle};
 
 /// Nobody holds the lock.
 const UNLOCKED: u8 = 0;
@@ -142,7 +143,7 @@ pub struct Mutex<T: ?Sized> {
     /// Whether a holder panicked.
     poison: poison::Flag,
     /// Parked lockers, oldest first.
-    waiters: Queue<WaiterHandle>,
+    waiters: LockedQueue<WaiterHandle>,
     /// The protected value.
     data: UnsafeCell<T>,
 }
@@ -190,7 +191,7 @@ impl<T> Mutex<T> {
         Mutex {
             state: AtomicU8::new(UNLOCKED),
             poison: poison::Flag::new(),
-            waiters: Queue::new(),
+            waiters: LockedQueue::new(),
             data: UnsafeCell::new(value),
         }
     }

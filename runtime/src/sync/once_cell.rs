@@ -38,9 +38,10 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use super::queue::deadline_after;
+use super::wait::party::{Outcome, deadline_after};
+use super::wait::queue::{Entry, WaitQueue};
+use super::wait::waiter::{Waiter, WaiterHandle};
 use super::wait_error::WaitError;
-use super::waiter::{Entry, Outcome, WaitQueue, Waiter, WaiterHandle};
 use crate::task::TaskId;
 
 /// The claim token: the value is there, read it.

@@ -23,7 +23,7 @@
 //! `std::thread::panicking` answers for the OS thread, and a coroutine
 //! suspended in a destructor in the middle of its unwind (waiting for a
 //! lock, say) leaves it true for every other coroutine of the thread. The
-//! guard therefore asks the runtime (`scheduler::panicking`), which knows
+//! guard therefore asks the runtime (`context::panicking`), which knows
 //! which of its coroutines is unwinding: a clean guard drop in one
 //! coroutine does not poison because another is suspended mid-unwind.
 //!
@@ -48,7 +48,7 @@ use std::io;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::scheduler::Scheduler;
+use crate::context::{self, Context};
 
 /// The result of a blocking lock operation: the guard, or why there is no
 /// usable one.
@@ -190,14 +190,14 @@ impl Flag {
 
     /// Called when an exclusive guard is made.
     pub(super) fn guard(&self) -> Guard {
-        Guard { panicking: crate::scheduler::panicking() }
+        Guard { panicking: context::panicking() }
     }
 
     /// Called when an exclusive guard is dropped: poisons the lock if a
     /// panic began while the guard was held, unless that "panic" is the
     /// runtime unwinding a cancelled coroutine at shutdown.
     pub(super) fn done(&self, guard: Guard) {
-        if !guard.panicking && crate::scheduler::panicking() && !torn_down() {
+        if !guard.panicking && context::panicking() && !torn_down() {
             self.poisoned.store(true, Ordering::Relaxed);
         }
     }
@@ -217,5 +217,5 @@ impl Flag {
 /// Whether the caller is a coroutine being unwound by its runtime's
 /// shutdown (see the module docs).
 fn torn_down() -> bool {
-    Scheduler::with(|s| s.has_current() && s.current_task().unwinding.get()).unwrap_or(false)
+    Context::with(|cx| cx.with_current(|task| task.unwinding.get())).flatten().unwrap_or(false)
 }

@@ -68,8 +68,9 @@ use std::sync::{PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
 use super::poison::{self, LockError, LockResult};
-use super::queue::{Locked, Queue, Woken, deadline_after};
-use super::waiter::{Entry, Outcome, WaitQueue, Waiter, WaiterHandle};
+use super::wait::party::{Outcome, deadline_after};
+use super::wait::queue::{Entry, Locked, LockedQueue, WaitQueue, Woken};
+use super::wait::waiter::{Waiter, WaiterHandle};
 
 /// A writer holds the lock.
 const WRITER: usize = 1;
@@ -163,7 +164,7 @@ pub struct RwLock<T: ?Sized> {
     /// Whether a writer panicked.
     poison: poison::Flag,
     /// Waiting readers and writers, oldest first.
-    waiters: Queue<Waiting>,
+    waiters: LockedQueue<Waiting>,
     /// The protected value.
     data: UnsafeCell<T>,
 }
@@ -225,7 +226,7 @@ impl<T> RwLock<T> {
         RwLock {
             state: AtomicUsize::new(0),
             poison: poison::Flag::new(),
-            waiters: Queue::new(),
+            waiters: LockedQueue::new(),
             data: UnsafeCell::new(value),
         }
     }

@@ -70,8 +70,9 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::queue::{Locked, Queue, Woken, deadline_after};
-use super::waiter::{Entry, Outcome, WaitQueue, Waiter, WaiterHandle};
+use super::wait::party::{Outcome, deadline_after};
+use super::wait::queue::{Entry, Locked, LockedQueue, WaitQueue, Woken};
+use super::wait::waiter::{Waiter, WaiterHandle};
 
 /// The queue may have waiters.
 const QUEUED: usize = 1;
@@ -172,7 +173,7 @@ pub struct Semaphore {
     /// only.
     total: AtomicUsize,
     /// Waiting acquirers, oldest first.
-    waiters: Queue<Waiting>,
+    waiters: LockedQueue<Waiting>,
 }
 
 /// Permits acquired from a [`Semaphore`]; released when dropped.
@@ -251,7 +252,7 @@ impl Semaphore {
         Semaphore {
             state: AtomicUsize::new(permits * PERMIT),
             total: AtomicUsize::new(permits),
-            waiters: Queue::new(),
+            waiters: LockedQueue::new(),
         }
     }
 

@@ -1,28 +1,7 @@
 //! The scheduler's record of one coroutine.
 //!
-//! # States
-//!
-//! A task is in exactly one of these states (`TaskCell::state`):
-//!
-//! 1. **Runnable**: it sits in its scheduler's run queue, exactly once.
-//!    Entered at spawn, by [`crate::yield_now`], and by the one wake-up that
-//!    ends a park.
-//! 2. **Running**: the scheduler has switched to it; it is the scheduler's
-//!    current task. Only a running task may park, yield or finish.
-//! 3. **Parked**: it is suspended inside [`crate::park::park`], in no run
-//!    queue. Any number of [`crate::park::Waker`]s for this park may exist
-//!    (an I/O wait list, a timer, a join handle); the first to call `wake`
-//!    moves it to Runnable and every later one is a no-op.
-//! 4. **Done**: its closure returned or panicked; its result is in the join
-//!    packet and its stack is back in the pool.
-//!
-//! ```text
-//!   spawn ──> Runnable ──resume──> Running ──return/panic──> Done
-//!                ^  ^                │  │
-//!                │  └──yield_now─────┘  │ park
-//!                │                      v
-//!                └───────first wake── Parked
-//! ```
+//! A task's life is a [`TaskState`] (see `state.rs` for the diagram and
+//! `park.rs` for the rules that move it).
 //!
 //! # Who touches which field
 //!
@@ -45,123 +24,16 @@ use std::cell::{Cell, RefCell};
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use corosensei::{Coroutine, Yielder};
-
 use super::cancel_state::CancelState;
+use super::coroutine::{TaskCoroutine, TaskYielder};
+use super::id::{Task, TaskId};
 use super::slot::Slot;
-use super::teardown::Teardown;
-use crate::park::{WakeReason, Waker};
-use crate::scheduler::Switch;
-use crate::stack::overflow::{Owner, Running};
-use crate::stack::{Stack, StackBounds};
-use crate::sync::touch::QueueMark;
-use crate::sync::waiter::Core;
-
-/// The coroutine type every task runs as: resumed with nothing (the wake
-/// reason is left in the cell), suspends saying whether it yielded or
-/// parked, returns nothing (the result goes to the join packet).
-pub(crate) type TaskCoroutine = Coroutine<(), Switch, (), Stack>;
-
-/// The yielder a task suspends itself with.
-pub(crate) type TaskYielder = Yielder<(), Switch>;
-
-/// The largest coroutine body moved onto its stack as it is; a larger one
-/// (a closure capturing a big array by value) is boxed first, because
-/// corosensei refuses to move more than 1 KiB onto a new stack.
-const MAX_INLINE_BODY: usize = 512;
-
-/// A coroutine running `body` on `stack`.
-pub(crate) fn new_coroutine<B>(stack: Stack, body: B) -> TaskCoroutine
-where
-    B: FnOnce(&TaskYielder, ()) + 'static,
-{
-    if size_of::<B>() <= MAX_INLINE_BODY {
-        TaskCoroutine::with_stack(stack, body)
-    } else {
-        let body = Box::new(body);
-        TaskCoroutine::with_stack(stack, move |yielder: &TaskYielder, ()| (*body)(yielder, ()))
-    }
-}
-
-/// [`new_coroutine`] for a body that borrows.
-///
-/// # Safety
-///
-/// As `corosensei::Coroutine::with_stack_unchecked`: everything `body`
-/// borrows must outlive the coroutine (it finishes, or is unwound or
-/// leaked, before the borrow ends).
-pub(crate) unsafe fn new_coroutine_unchecked<B>(stack: Stack, body: B) -> TaskCoroutine
-where
-    B: FnOnce(&TaskYielder, ()),
-{
-    if size_of::<B>() <= MAX_INLINE_BODY {
-        // SAFETY: forwarded to this function's caller (see `# Safety`).
-        unsafe { TaskCoroutine::with_stack_unchecked(stack, body) }
-    } else {
-        let body = Box::new(body);
-        let boxed = move |yielder: &TaskYielder, ()| (*body)(yielder, ());
-        // SAFETY: the boxed body borrows what `body` borrowed, which the
-        // caller keeps alive for the coroutine's life (see `# Safety`).
-        unsafe { TaskCoroutine::with_stack_unchecked(stack, boxed) }
-    }
-}
-
-/// See the module documentation for the meaning of each state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
-    /// In the run queue.
-    Runnable,
-    /// Being executed by the scheduler.
-    Running,
-    /// Suspended in `park`, waiting for a wake-up.
-    Parked,
-    /// Finished.
-    Done,
-}
-
-/// A unique identifier of a coroutine within the process.
-///
-/// Ids are never reused and are unique in the process. They grow within a
-/// thread but do not tell the order of spawns across threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TaskId(u64);
-
-impl TaskId {
-    /// The next unused id. Each thread takes ids from the process-wide
-    /// counter a block at a time, so a spawn costs no atomic operation
-    /// (one is about a tenth of a spawn) and ids stay unique.
-    pub(crate) fn next() -> TaskId {
-        const BLOCK: u64 = 1024;
-        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
-        thread_local! {
-            /// The next id of this thread's block, and the end of the block.
-            static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-        }
-        RANGE.with(|range| {
-            let (mut next, mut end) = range.get();
-            if next == end {
-                next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
-                end = next + BLOCK;
-            }
-            range.set((next + 1, end));
-            TaskId(next)
-        })
-    }
-
-    /// The id as a number, for logs and metrics.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl std::fmt::Display for TaskId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use super::state::{TaskState, Teardown, WAIT_BUDGET, WakeReason};
+use crate::stack::StackBounds;
+use crate::stack::overflow::Running;
+use crate::sync::wait::touch::QueueMark;
 
 /// The scheduler's record of one coroutine, with its slot (the closure
 /// before it starts, the result after it finishes; see `slot.rs`). The
@@ -173,7 +45,7 @@ impl std::fmt::Display for TaskId {
 #[repr(C)]
 pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// Where the task is in its life (see the module documentation).
-    pub(crate) state: Cell<State>,
+    pub(crate) state: Cell<TaskState>,
     /// Counts the parks this task has completed. A waker is made for one
     /// epoch and is ignored once the epoch has moved on, which is what
     /// makes a late timer or a second I/O event harmless.
@@ -217,15 +89,6 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// Children of the `green::scope`s this task is in, which borrow from
     /// its stack: torn down before it at runtime shutdown.
     pub(crate) scoped_children: RefCell<Vec<Rc<TaskCell>>>,
-    /// The waiter core of this task's last wait on a shared primitive,
-    /// kept for the next one when nothing else holds it any more (saves an
-    /// allocation and a few atomic operations per wait).
-    pub(crate) waiter_core: Cell<Option<Arc<Core>>>,
-    /// A second reference to that core, for the queue entry of the next
-    /// wait: a notifier on this thread hands the entry's reference back
-    /// here when it wakes the task, so a wait neither clones nor drops an
-    /// `Arc` (two atomic operations) on the common path.
-    pub(crate) waiter_spare: Cell<Option<Arc<Core>>>,
     /// A task waiting in `JoinHandle::join` for this one to finish.
     pub(crate) join_waiter: RefCell<Option<Waker>>,
     /// The task's `JoinHandle` is gone (detached): its result is dropped
@@ -250,25 +113,20 @@ impl<S> TaskCell<S> {
     /// A task that has not been given its coroutine yet.
     pub(crate) fn new(name: Option<Arc<str>>, slot: S) -> TaskCell<S> {
         TaskCell {
-            info: Running {
-                owner: Owner { id: TaskId::next().0, name },
-                stack: Cell::new(StackBounds::EMPTY),
-            },
+            info: Running { task: Task::new(name), stack: Cell::new(StackBounds::EMPTY) },
             registry_key: Cell::new(usize::MAX),
-            state: Cell::new(State::Runnable),
+            state: Cell::new(TaskState::Runnable),
             epoch: Cell::new(0),
             pending: Cell::new(None),
             reason: Cell::new(WakeReason::Ready),
             cancel: CancelState::default(),
             unwinding: Cell::new(false),
             teardown: Cell::new(Teardown::None),
-            teardown_budget: Cell::new(super::teardown::WAIT_BUDGET),
+            teardown_budget: Cell::new(WAIT_BUDGET),
             panicking: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
             coroutine: RefCell::new(None),
             scoped_children: RefCell::new(Vec::new()),
-            waiter_core: Cell::new(None),
-            waiter_spare: Cell::new(None),
             join_waiter: RefCell::new(None),
             detached: Cell::new(false),
             waits_on: Cell::new(std::ptr::null()),
@@ -282,61 +140,60 @@ impl<S> TaskCell<S> {
 impl<S: ?Sized> TaskCell<S> {
     /// The task's id.
     pub(crate) fn id(&self) -> TaskId {
-        TaskId(self.info.owner.id)
+        self.info.task.id()
+    }
+
+    /// Who the task is.
+    pub(crate) fn task(&self) -> &Task {
+        &self.info.task
     }
 
     /// Whether the task has finished.
     pub(crate) fn is_done(&self) -> bool {
-        self.state.get() == State::Done
+        self.state.get() == TaskState::Done
     }
 }
 
 impl<S: ?Sized> std::fmt::Debug for TaskCell<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskCell")
-            .field("id", &self.info.owner.id)
-            .field("name", &self.info.owner.name)
+            .field("id", &self.id())
+            .field("name", &self.info.task.name())
             .field("state", &self.state.get())
             .field("epoch", &self.epoch.get())
             .finish_non_exhaustive()
     }
 }
 
-/// An `Rc` to a task together with the address of its record.
-///
-/// Reaching a field through `Rc<TaskCell>` first finds the record inside
-/// the `Rc`'s allocation, at an offset that depends on the slot's alignment
-/// and is read from the slot's vtable each time (about six instructions).
-/// A wait reaches the same task several times per hand-off; this finds
-/// the record once.
-#[derive(Debug)]
-pub(crate) struct FoundTask {
-    /// Keeps the task alive.
-    rc: Rc<TaskCell>,
-    /// The record inside `rc`'s allocation.
-    record: std::ptr::NonNull<TaskCell>,
+/// A handle that wakes one task from one park: the task, and its epoch
+/// when the handle was made. Plain data; waking it is the rule in
+/// `park.rs` (`park::wake`), which ignores a waker whose epoch has passed.
+pub(crate) struct Waker {
+    /// The task to wake.
+    pub(crate) task: Rc<TaskCell>,
+    /// The task's epoch when this waker was made.
+    pub(crate) epoch: u32,
 }
 
-impl FoundTask {
-    /// Finds the record of `rc`.
-    #[inline]
-    pub(crate) fn new(rc: Rc<TaskCell>) -> FoundTask {
-        let record = std::ptr::NonNull::from(&*rc);
-        FoundTask { rc, record }
+impl Waker {
+    /// A waker for `task`'s park number `epoch`.
+    pub(crate) fn new(task: Rc<TaskCell>, epoch: u32) -> Waker {
+        Waker { task, epoch }
     }
 
-    /// The `Rc`.
-    #[inline]
-    pub(crate) fn rc(&self) -> &Rc<TaskCell> {
-        &self.rc
+    /// Whether two wakers belong to the same task.
+    pub(crate) fn same_task(&self, other: &Waker) -> bool {
+        Rc::ptr_eq(&self.task, &other.task)
     }
 
-    /// The record.
-    #[inline]
-    pub(crate) fn record(&self) -> &TaskCell {
-        // SAFETY: `record` points into the allocation that `self.rc` keeps
-        // alive for at least as long as `self`, and it was made from a
-        // shared reference to it, which is all this hands out.
-        unsafe { self.record.as_ref() }
+    /// Whether this waker belongs to `task`.
+    pub(crate) fn is_for<S: ?Sized>(&self, task: &TaskCell<S>) -> bool {
+        std::ptr::addr_eq(Rc::as_ptr(&self.task), task)
+    }
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waker").field("task", &self.task.id()).field("epoch", &self.epoch).finish()
     }
 }

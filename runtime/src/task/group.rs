@@ -26,10 +26,15 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 
-#[cfg(test)]
-use super::visits;
-use super::{JoinError, JoinHandle, TaskId, visited};
-use crate::park::{self, WakeReason, Waker};
+use super::cell::Waker;
+use super::error::JoinError;
+use super::id::TaskId;
+use super::join::JoinHandle;
+use super::spawn::Builder;
+use super::state::WakeReason;
+use super::visits::visited;
+use crate::context::Context;
+use crate::park;
 
 /// A set of coroutines that return `T`, joined in the order they finish.
 ///
@@ -89,7 +94,7 @@ impl Notify {
         self.finished.borrow_mut().push_back(key);
         let waiter = self.waiter.borrow_mut().take();
         if let Some(waiter) = waiter {
-            waiter.wake(WakeReason::Ready);
+            Context::with(|cx| park::wake(cx, &waiter, WakeReason::Ready));
         }
     }
 }
@@ -129,7 +134,7 @@ impl<T: 'static> TaskGroup<T> {
     where
         F: FnOnce() -> T + 'static,
     {
-        self.spawn_with(super::Builder::new(), f)
+        self.spawn_with(Builder::new(), f)
     }
 
     /// Spawns a coroutine with options (name, stack size) into the group.
@@ -137,7 +142,7 @@ impl<T: 'static> TaskGroup<T> {
     /// # Panics
     ///
     /// As [`spawn`](crate::spawn): outside a runtime, or with no stack.
-    pub fn spawn_with<F>(&mut self, builder: super::Builder, f: F) -> TaskId
+    pub fn spawn_with<F>(&mut self, builder: Builder, f: F) -> TaskId
     where
         F: FnOnce() -> T + 'static,
     {
@@ -284,13 +289,13 @@ mod tests {
                     i
                 });
             }
-            let before = visits::VISITS.get();
+            let before = crate::task::visits::counter::VISITS.get();
             let mut sum = 0;
             while let Some((_, result)) = group.join_next() {
                 sum += result.expect("no member failed");
             }
             assert_eq!(sum, n * (n - 1) / 2, "every member was joined once");
-            visits::VISITS.get() - before
+            crate::task::visits::counter::VISITS.get() - before
         })
     }
 

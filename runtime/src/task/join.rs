@@ -1,38 +1,17 @@
 //! Joining a coroutine: [`JoinHandle`], [`JoinError`] and the packet the
 //! result travels in.
 
-use std::any::Any;
-use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::cell::TaskCell;
+use super::error::JoinError;
+use super::id::{Task, TaskId};
 use super::slot::JoinSlot;
-use super::{Task, TaskId};
-use crate::park::{self, WakeReason};
-use crate::scheduler;
-
-/// Where a finished task leaves its result for its [`JoinHandle`].
-pub(crate) struct Packet<T> {
-    /// The result, until the handle takes it.
-    result: RefCell<Option<Result<T, JoinError>>>,
-}
-
-impl<T> Packet<T> {
-    pub(crate) fn new() -> Packet<T> {
-        Packet { result: RefCell::new(None) }
-    }
-
-    pub(crate) fn set(&self, result: Result<T, JoinError>) {
-        *self.result.borrow_mut() = Some(result);
-    }
-
-    pub(crate) fn take(&self) -> Option<Result<T, JoinError>> {
-        self.result.borrow_mut().take()
-    }
-}
+use super::state::WakeReason;
+use crate::context::{self, Context};
+use crate::park;
 
 /// An owned permission to wait for a coroutine and take its result.
 ///
@@ -231,7 +210,7 @@ impl<T> JoinHandle<T> {
                     park::retract_cancellation();
                     return Ok(());
                 }
-                Woke::Cancelled => return Err(JoinError::interrupted(&self.task)),
+                Woke::Cancelled => return Err(JoinError::interrupted(self.task.task())),
             }
         }
     }
@@ -239,7 +218,7 @@ impl<T> JoinHandle<T> {
     /// Waits until the result is there or `deadline` passes, and takes it.
     fn join_until(&mut self, deadline: Option<Instant>) -> Result<T, JoinError> {
         if self.spent {
-            return Err(JoinError::already_joined(&self.task));
+            return Err(JoinError::already_joined(self.task.task()));
         }
         let JoinHandle { task, spent } = self;
         wait_until(task, deadline, || {
@@ -277,12 +256,12 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn cancel(&self) {
-        crate::scheduler::Scheduler::with(|s| s.cancel(&self.task));
+        Context::with(|cx| park::cancel(cx, &self.task));
     }
 
     /// The error a join reports when the joiner is cancelled first.
     pub(crate) fn interrupted(&self) -> JoinError {
-        JoinError::interrupted(&self.task)
+        JoinError::interrupted(self.task.task())
     }
 
     /// Whether the coroutine has finished (its result is ready).
@@ -292,7 +271,7 @@ impl<T> JoinHandle<T> {
 
     /// The coroutine's identity.
     pub fn task(&self) -> Task {
-        Task::from_cell(&self.task)
+        self.task.task().clone()
     }
 
     /// The coroutine's id.
@@ -304,8 +283,8 @@ impl<T> JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("id", &self.task.info.owner.id)
-            .field("name", &self.task.info.owner.name)
+            .field("id", &self.task.id())
+            .field("name", &self.task.task().name())
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -335,8 +314,8 @@ fn wait_until<S: ?Sized, T>(
             Woke::Ready => {}
             // Finished without a result: torn down, or cancelled before it
             // started.
-            Woke::Gone => return Err(JoinError::cancelled(task)),
-            Woke::TimedOut => return take().unwrap_or_else(|| Err(JoinError::timed_out(task))),
+            Woke::Gone => return Err(JoinError::cancelled(task.task())),
+            Woke::TimedOut => return take().unwrap_or_else(|| Err(JoinError::timed_out(task.task()))),
             Woke::Cancelled => {
                 if let Some(result) = take() {
                     // It finished as the join was cancelled: the result
@@ -344,7 +323,7 @@ fn wait_until<S: ?Sized, T>(
                     park::retract_cancellation();
                     return result;
                 }
-                return Err(JoinError::interrupted(task));
+                return Err(JoinError::interrupted(task.task()));
             }
         }
     }
@@ -371,15 +350,15 @@ enum Woke {
 /// A task has one `join_waiter` slot; every caller holds the task's only
 /// handle by value or by `&mut`, so no two joiners ever compete for it.
 fn park_joiner<S: ?Sized>(task: &TaskCell<S>, deadline: Option<Instant>) -> Woke {
-    if task.is_done() || !scheduler::in_coroutine() {
+    if task.is_done() || !context::in_coroutine() {
         return Woke::Gone;
     }
     let waker = park::waker();
     assert!(
         !waker.is_for(task),
         "coroutine {} (id {}) tried to join itself, which would never finish",
-        task.info.owner.name.as_deref().unwrap_or("<unnamed>"),
-        task.info.owner.id
+        task.task().display_name(),
+        task.id()
     );
     *task.join_waiter.borrow_mut() = Some(waker);
     let woke = match park::park(deadline) {
@@ -390,208 +369,3 @@ fn park_joiner<S: ?Sized>(task: &TaskCell<S>, deadline: Option<Instant>) -> Woke
     task.join_waiter.borrow_mut().take();
     woke
 }
-
-/// Why a join has no value: the coroutine panicked or was cancelled, or
-/// the wait ended first (the joiner was cancelled, or its time limit ran
-/// out).
-pub struct JoinError {
-    /// Boxed: the error is rare and the result slot of every task has room
-    /// for one, so keeping it one word keeps every task record small.
-    inner: Box<Inner>,
-}
-
-/// What a [`JoinError`] holds.
-struct Inner {
-    /// What went wrong.
-    repr: Repr,
-    /// Id of the coroutine that failed.
-    id: TaskId,
-    /// Its name, if it had one.
-    name: Option<Arc<str>>,
-}
-
-/// The ways a join can end without a value.
-enum Repr {
-    /// It panicked; the payload is what `panic!` was given.
-    Panic {
-        /// What `panic!` was given. Behind a mutex only so that the error
-        /// is `Sync` (and converts into `io::Error` and `Box<dyn Error>`);
-        /// it is locked only by `try_into_panic`, which owns the error.
-        payload: Mutex<Box<dyn Any + Send + 'static>>,
-        /// The payload's text, if it is a string.
-        message: Option<String>,
-    },
-    /// It was cancelled (or torn down at runtime shutdown) first.
-    Cancelled,
-    /// It was a child of a `green::scope` and returned an error, which went
-    /// to the scope's result.
-    Failed,
-    /// The joining coroutine was cancelled while it waited; the joined one
-    /// was not, and may still be running.
-    Interrupted,
-    /// The joining coroutine's time limit (`join_timeout`, `join_deadline`)
-    /// ran out first; the joined one may still be running.
-    TimedOut,
-    /// An earlier `join_timeout` or `join_deadline` took the result.
-    AlreadyJoined,
-}
-
-impl JoinError {
-    fn new<S: ?Sized>(repr: Repr, task: &TaskCell<S>) -> JoinError {
-        JoinError { inner: Box::new(Inner { repr, id: task.id(), name: task.info.owner.name.clone() }) }
-    }
-
-    pub(crate) fn panicked<S: ?Sized>(
-        payload: Box<dyn Any + Send + 'static>,
-        task: &TaskCell<S>,
-    ) -> JoinError {
-        let message = payload
-            .downcast_ref::<&'static str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned());
-        let repr = Repr::Panic { payload: Mutex::new(payload), message };
-        JoinError::new(repr, task)
-    }
-
-    pub(crate) fn cancelled<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
-        JoinError::new(Repr::Cancelled, task)
-    }
-
-    pub(crate) fn failed<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
-        JoinError::new(Repr::Failed, task)
-    }
-
-    pub(crate) fn interrupted<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
-        JoinError::new(Repr::Interrupted, task)
-    }
-
-    fn timed_out<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
-        JoinError::new(Repr::TimedOut, task)
-    }
-
-    fn already_joined<S: ?Sized>(task: &TaskCell<S>) -> JoinError {
-        JoinError::new(Repr::AlreadyJoined, task)
-    }
-
-    /// Whether the coroutine returned an error that went to its scope's
-    /// result (children of [`green::scope`](crate::scope()) only).
-    pub fn is_failed(&self) -> bool {
-        matches!(self.inner.repr, Repr::Failed)
-    }
-
-    /// Whether the *joining* coroutine was cancelled while it waited; the
-    /// joined one was not, and may still be running.
-    pub fn is_interrupted(&self) -> bool {
-        matches!(self.inner.repr, Repr::Interrupted)
-    }
-
-    /// Whether the time limit of a
-    /// [`join_timeout`](JoinHandle::join_timeout) or
-    /// [`join_deadline`](JoinHandle::join_deadline) ran out before the
-    /// coroutine finished; it may still be running, and the handle can
-    /// join it again.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// green::run(|| {
-    ///     let mut handle = green::spawn(|| green::yield_now());
-    ///     let err = handle.join_timeout(Duration::ZERO).unwrap_err();
-    ///     assert!(err.is_timeout(), "it has not run yet");
-    ///     assert!(handle.join_timeout(Duration::from_secs(60)).is_ok());
-    /// });
-    /// ```
-    pub fn is_timeout(&self) -> bool {
-        matches!(self.inner.repr, Repr::TimedOut)
-    }
-
-    /// Whether the result had been taken by an earlier
-    /// [`join_timeout`](JoinHandle::join_timeout) or
-    /// [`join_deadline`](JoinHandle::join_deadline) of the same handle.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// green::run(|| {
-    ///     let mut handle = green::spawn(|| 1);
-    ///     assert_eq!(handle.join_timeout(Duration::from_secs(60)).unwrap(), 1);
-    ///     assert!(handle.join_timeout(Duration::from_secs(60)).unwrap_err().is_already_joined());
-    /// });
-    /// ```
-    pub fn is_already_joined(&self) -> bool {
-        matches!(self.inner.repr, Repr::AlreadyJoined)
-    }
-
-    /// Whether the coroutine panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self.inner.repr, Repr::Panic { .. })
-    }
-
-    /// Whether the coroutine was cancelled before it finished.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self.inner.repr, Repr::Cancelled)
-    }
-
-    /// Id of the coroutine that failed.
-    pub fn id(&self) -> TaskId {
-        self.inner.id
-    }
-
-    /// Name of the coroutine that failed, if it had one.
-    pub fn name(&self) -> Option<&str> {
-        self.inner.name.as_deref()
-    }
-
-    /// The panic message, if the coroutine panicked with a string (as
-    /// `panic!("...")` does).
-    pub fn panic_message(&self) -> Option<&str> {
-        match &self.inner.repr {
-            Repr::Panic { message, .. } => message.as_deref(),
-            _ => None,
-        }
-    }
-
-    /// The panic payload, to re-raise it with
-    /// [`std::panic::resume_unwind`].
-    ///
-    /// # Panics
-    ///
-    /// If the coroutine was cancelled rather than panicking.
-    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic().unwrap_or_else(|err| panic!("{err} has no panic payload"))
-    }
-
-    /// The panic payload, or the error itself if the coroutine was
-    /// cancelled.
-    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match self.inner.repr {
-            Repr::Panic { payload, .. } => Ok(payload.into_inner().unwrap_or_else(PoisonError::into_inner)),
-            _ => Err(self),
-        }
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "coroutine '{}' (id {})", self.name().unwrap_or("<unnamed>"), self.inner.id)?;
-        match &self.inner.repr {
-            Repr::Panic { .. } => match self.panic_message() {
-                Some(message) => write!(f, " panicked: {message}"),
-                None => write!(f, " panicked"),
-            },
-            Repr::Cancelled => write!(f, " was cancelled before it finished"),
-            Repr::Failed => write!(f, " returned an error (reported by its scope)"),
-            Repr::Interrupted => write!(f, " was still running when the join was cancelled"),
-            Repr::TimedOut => write!(f, " was still running when the join's time limit ran out"),
-            Repr::AlreadyJoined => {
-                write!(f, " was joined already: an earlier join_timeout or join_deadline took its result")
-            }
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl std::error::Error for JoinError {}

@@ -33,7 +33,7 @@
 //! or waiting for a coroutine that will not finish, is not.
 //!
 //! A coroutine that keeps failing waits during its teardown, more than
-//! [`WAIT_BUDGET`] of them, counts as refusing to die too: that bounds the
+//! `WAIT_BUDGET` (`state.rs`) of them, counts as refusing to die too: that bounds the
 //! shutdown of a loop that catches the unwind without dropping the payload,
 //! or that ignores the errors of a destructor's waits.
 //!
@@ -48,30 +48,8 @@
 use std::cell::Cell;
 
 use super::cell::TaskCell;
-use crate::park::WakeReason;
-use crate::scheduler::Scheduler;
-
-/// Waits a coroutine being torn down may see fail before it counts as
-/// refusing to die.
-pub(crate) const WAIT_BUDGET: u32 = 100_000;
-
-/// See the module documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Teardown {
-    /// Not being torn down.
-    None,
-    /// Resumed for its teardown; the next suspension point starts the
-    /// unwind.
-    Requested,
-    /// Resumed for its teardown while (perhaps) suspended mid-unwind.
-    RequestedInUnwind,
-    /// The teardown payload is unwinding the stack.
-    InFlight,
-    /// A coroutine that never started drops its closure.
-    DroppingBody,
-    /// User code caught the payload and dropped it.
-    Swallowed,
-}
+use super::state::{Teardown, WakeReason};
+use crate::context::Context;
 
 /// The panic payload that unwinds a coroutine torn down at shutdown. Its
 /// body's panic boundary recognises it and ends the coroutine quietly.
@@ -84,9 +62,9 @@ pub(crate) struct TeardownUnwind {
 
 impl Drop for TeardownUnwind {
     fn drop(&mut self) {
-        crate::scheduler::Scheduler::with(|s| {
-            s.with_current(|task| {
-                if task.info.owner.id == self.id && task.teardown.get() == Teardown::InFlight {
+        Context::with(|cx| {
+            cx.with_current(|task| {
+                if task.id().as_u64() == self.id && task.teardown.get() == Teardown::InFlight {
                     task.teardown.set(Teardown::Swallowed);
                 }
             })
@@ -141,11 +119,11 @@ fn spend(budget: &Cell<u32>) -> Step {
     }
 }
 
-/// Starts the teardown unwind of `task`, the running task of `scheduler`.
+/// Starts the teardown unwind of `task`, the running task of `cx`.
 #[cold]
-pub(crate) fn unwind(scheduler: &Scheduler, task: &TaskCell) -> ! {
-    scheduler.set_panicking(task, true);
-    std::panic::resume_unwind(Box::new(TeardownUnwind { id: task.info.owner.id }))
+pub(crate) fn unwind(cx: &Context, task: &TaskCell) -> ! {
+    cx.set_panicking(task, true);
+    std::panic::resume_unwind(Box::new(TeardownUnwind { id: task.id().as_u64() }))
 }
 
 /// Whether a payload caught by a coroutine's panic boundary is its

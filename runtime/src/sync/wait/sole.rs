@@ -49,15 +49,17 @@
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::thread::{self, Thread};
+use std::thread::Thread;
 use std::time::Instant;
 
+use super::party::{Outcome, Party, Waiting, wait_claimed};
 use super::touch::Touch;
-use super::waiter::{Outcome, WaitEpoch, WaiterHandle, park_thread};
-use crate::inbox::{Inbox, Posted};
-use crate::park::{self, WakeReason};
-use crate::scheduler::Scheduler;
-use crate::task::cell::FoundTask;
+use super::waiter::WaiterHandle;
+use crate::context::Context;
+use crate::inbox::Inbox;
+use crate::park;
+use crate::task::cell::Waker;
+use crate::task::state::{ParkRef, WakeReason};
 
 /// Not claimed yet.
 const WAITING: usize = usize::MAX;
@@ -73,26 +75,22 @@ pub(crate) struct SoleWaiter {
     /// begins.
     queue: AtomicPtr<Touch>,
     /// Who waits.
-    owner: Owner,
+    party: Party<LocalTask>,
 }
 
-/// Who a sole waiter wakes.
+/// A coroutine as a sole waiter knows it.
 #[derive(Debug)]
-enum Owner {
-    /// A coroutine, parked in one epoch for the whole wait.
-    Task {
-        /// The task: woken by a notifier on its own thread.
-        task: FoundTask,
-        /// Its runtime, which a notifier compares with its own.
-        runtime: u64,
-        /// The runtime's inbox, cloned by a notifier on another thread. It
-        /// points into the scheduler, which outlives its parked tasks.
-        inbox: NonNull<Arc<Inbox>>,
-        /// What such a notifier posts: the task and its epoch.
-        posted: Posted,
-    },
-    /// An OS thread outside any runtime.
-    Thread(Thread),
+pub(crate) struct LocalTask {
+    /// The task, in the epoch of its wait: woken by a notifier on its own
+    /// thread.
+    waker: Waker,
+    /// Its runtime, which a notifier compares with its own.
+    runtime: u64,
+    /// The runtime's inbox, cloned by a notifier on another thread. It
+    /// points into the runtime's context, which outlives its parked tasks.
+    inbox: NonNull<Arc<Inbox>>,
+    /// What such a notifier posts: the task and its epoch.
+    at: ParkRef,
 }
 
 /// What a queue entry holds for a sole waiter: a pointer into the
@@ -114,18 +112,21 @@ impl SoleWaiter {
     /// thread outside a runtime.
     #[inline]
     pub(crate) fn new() -> SoleWaiter {
-        let owner = Scheduler::with(|s| {
-            s.running_task().map(|task| {
-                let task = FoundTask::new(task);
-                let cell = task.record();
-                let posted =
-                    Posted { key: cell.registry_key.get(), id: cell.info.owner.id, epoch: cell.epoch.get() };
-                Owner::Task { task, runtime: s.id(), inbox: s.inbox(), posted }
+        let party = Context::with(|cx| {
+            cx.running_task().map(|task| {
+                let epoch = task.epoch.get();
+                let at = ParkRef { key: task.registry_key.get(), id: task.id().as_u64(), epoch };
+                Party::Task(LocalTask {
+                    waker: Waker::new(task, epoch),
+                    runtime: cx.id(),
+                    inbox: cx.inbox(),
+                    at,
+                })
             })
         })
         .flatten()
-        .unwrap_or_else(|| Owner::Thread(thread::current()));
-        SoleWaiter { state: AtomicUsize::new(WAITING), queue: AtomicPtr::new(std::ptr::null_mut()), owner }
+        .unwrap_or_else(Party::this_thread);
+        SoleWaiter { state: AtomicUsize::new(WAITING), queue: AtomicPtr::new(std::ptr::null_mut()), party }
     }
 
     /// What the queue entry holds.
@@ -139,38 +140,18 @@ impl SoleWaiter {
     /// the caller calls [`SoleWaiter::give_up`] under the queue's lock.
     #[inline]
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Outcome {
-        match &self.owner {
-            Owner::Task { task, posted, .. } => {
-                let task = task.record();
+        let who = match &self.party {
+            Party::Task(task) => {
                 debug_assert_eq!(
-                    posted.epoch,
-                    task.epoch.get(),
+                    task.at.epoch,
+                    task.waker.task.epoch.get(),
                     "a waiter waits in the epoch it was made in"
                 );
-                Scheduler::with(|s| {
-                    // One epoch for the whole wait, as for a shared waiter.
-                    let _wait = WaitEpoch::begin(task, self.queue.load(Ordering::Relaxed));
-                    loop {
-                        if let Some(token) = self.claimed() {
-                            return Outcome::Claimed(token);
-                        }
-                        match s.park_task(task, deadline) {
-                            WakeReason::Ready => continue,
-                            WakeReason::TimedOut => return Outcome::TimedOut,
-                            WakeReason::Cancelled => return Outcome::Cancelled,
-                        }
-                    }
-                })
-                .expect("a coroutine waits inside its runtime")
+                Waiting::Task(&task.waker.task, self.queue.load(Ordering::Relaxed))
             }
-            Owner::Thread(_) => self.wait_thread(deadline),
-        }
-    }
-
-    /// [`SoleWaiter::wait`] for a thread outside any runtime.
-    #[inline(never)]
-    fn wait_thread(&self, deadline: Option<Instant>) -> Outcome {
-        park_thread(deadline, || self.claimed())
+            Party::Thread(_) => Waiting::Thread,
+        };
+        wait_claimed(who, deadline, || self.claimed())
     }
 
     /// The token of the claim, if a notifier has claimed this waiter.
@@ -207,9 +188,9 @@ impl SoleHandle {
         // SAFETY: the owner queues its entry from inside its wait's frame,
         // under the queue's lock: the waiter is alive (module docs).
         let waiter = unsafe { self.waiter.as_ref() };
-        let runtime = match &waiter.owner {
-            Owner::Task { runtime, .. } => Some(*runtime),
-            Owner::Thread(_) => None,
+        let runtime = match &waiter.party {
+            Party::Task(task) => Some(task.runtime),
+            Party::Thread(_) => None,
         };
         touch.by(runtime);
         waiter.queue.store(std::ptr::from_ref(touch).cast_mut(), Ordering::Relaxed);
@@ -236,26 +217,26 @@ impl SoleHandle {
             return None;
         }
         transfer();
-        let wakeup = match &waiter.owner {
-            Owner::Task { task, runtime, inbox, posted } => {
+        let wakeup = match &waiter.party {
+            Party::Task(task) => {
                 // On the owner's thread the owner cannot run before this
                 // notifier switches away, so it is made runnable right here.
-                let local = Scheduler::with(|s| {
-                    s.id() == *runtime && {
-                        s.wake_record(task.rc(), task.record(), posted.epoch, WakeReason::Ready);
+                let local = Context::with(|cx| {
+                    cx.id() == task.runtime && {
+                        park::wake(cx, &task.waker, WakeReason::Ready);
                         true
                     }
                 });
                 if local == Some(true) {
                     Wakeup::Woken
                 } else {
-                    // SAFETY: the inbox lives in the owner's scheduler, which
-                    // outlives the owner's wait (module docs).
-                    let inbox = unsafe { inbox.as_ref() };
-                    Wakeup::Remote(inbox.clone(), *posted)
+                    // SAFETY: the inbox lives in the owner's runtime context,
+                    // which outlives the owner's wait (module docs).
+                    let inbox = unsafe { task.inbox.as_ref() };
+                    Wakeup::Remote(inbox.clone(), task.at)
                 }
             }
-            Owner::Thread(thread) => Wakeup::Thread(thread.clone()),
+            Party::Thread(thread) => Wakeup::Thread(thread.clone()),
         };
         // The last write: from here on the owner may leave.
         waiter.state.store(token, Ordering::Release);
@@ -273,7 +254,7 @@ pub(crate) enum Wakeup {
     /// claim already.
     Woken,
     /// A coroutine of another runtime: the wake-up goes through its inbox.
-    Remote(Arc<Inbox>, Posted),
+    Remote(Arc<Inbox>, ParkRef),
     /// A thread outside any runtime.
     Thread(Thread),
 }
@@ -294,7 +275,7 @@ impl Wakeup {
         match self {
             Wakeup::Woken => {}
             Wakeup::Shared(handle) => handle.wake(),
-            Wakeup::Remote(inbox, posted) => inbox.post(posted),
+            Wakeup::Remote(inbox, at) => inbox.post(at),
             Wakeup::Thread(thread) => thread.unpark(),
         }
     }
@@ -304,6 +285,7 @@ impl Wakeup {
 mod tests {
     use std::sync::atomic::AtomicU64;
     use std::sync::{Mutex, mpsc};
+    use std::thread;
 
     use super::*;
 
