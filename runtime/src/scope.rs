@@ -42,7 +42,7 @@
 //! Every operation is O(1) per child. A child goes on two lists: the
 //! scope's own (to cancel the children) and the parent's teardown list. A
 //! scope's entries on the teardown list all come after the length the
-//! list had when the scope opened (`Shared::first_entry`), in the order
+//! list had when the scope opened (`Family::first_entry`), in the order
 //! they were spawned, possibly mixed with entries of enclosing scopes of
 //! the same parent spawned meanwhile (from an inner body, or by a child).
 //! Releasing them when the scope ends is one pass over that tail, which
@@ -140,7 +140,7 @@ where
     let parent = Context::with(Context::running_task)
         .flatten()
         .unwrap_or_else(|| panic!("green::scope called outside a coroutine (start one with green::run)"));
-    let scope = Scope { shared: Rc::new(Shared::new(parent)), _scope: PhantomData, _env: PhantomData };
+    let scope = Scope { shared: Rc::new(Family::new(parent)), _scope: PhantomData, _env: PhantomData };
     let outcome = {
         // The body's cancel frame: cancelled by the first failing child.
         let frame = FrameGuard::open(None, false, "green::scope");
@@ -176,7 +176,7 @@ where
 /// A scope to spawn children in; see [`scope`].
 pub struct Scope<'scope, 'env: 'scope, E> {
     /// What the children share with the parent.
-    shared: Rc<Shared<E>>,
+    shared: Rc<Family<E>>,
     /// Children may borrow for `'scope`...
     _scope: PhantomData<&'scope mut &'scope ()>,
     /// ...from data that lives for `'env`.
@@ -184,7 +184,7 @@ pub struct Scope<'scope, 'env: 'scope, E> {
 }
 
 /// What a scope's children and its parent share.
-struct Shared<E> {
+struct Family<E> {
     /// The parent task: its body frame is what a failing child cancels, and
     /// its teardown list (`scoped_children`) holds the children.
     parent: Rc<TaskCell>,
@@ -211,10 +211,10 @@ struct Shared<E> {
     body_frame: Cell<Option<FrameId>>,
 }
 
-impl<E> Shared<E> {
-    fn new(parent: Rc<TaskCell>) -> Shared<E> {
+impl<E> Family<E> {
+    fn new(parent: Rc<TaskCell>) -> Family<E> {
         let first_entry = parent.scoped_children.borrow().len();
-        Shared {
+        Family {
             parent,
             first_entry,
             live: Cell::new(0),
@@ -282,7 +282,7 @@ impl<E> Shared<E> {
 /// closure, when the closure is unwound (at runtime shutdown), or when it
 /// is dropped without having run. Made at spawn and moved into the
 /// closure, so that no way of ending a child skips it.
-struct ChildDone<E>(Rc<Shared<E>>);
+struct ChildDone<E>(Rc<Family<E>>);
 
 impl<E> Drop for ChildDone<E> {
     fn drop(&mut self) {

@@ -27,7 +27,7 @@ pub(crate) struct TimerKey {
 /// One armed timer; `T` is what it hands back when it fires (the
 /// scheduler uses a [`crate::park::Waker`]).
 #[derive(Debug)]
-struct Entry<T> {
+struct Timer<T> {
     /// When the timer fires.
     deadline: Instant,
     /// Insertion order, to break ties and to validate keys.
@@ -42,7 +42,7 @@ struct Entry<T> {
 #[derive(Debug)]
 pub(crate) struct Timers<T> {
     /// The timers themselves.
-    entries: Slab<Entry<T>>,
+    entries: Slab<Timer<T>>,
     /// Slab indices ordered as a binary min-heap on `(deadline, seq)`.
     heap: Vec<usize>,
     /// Next insertion sequence number.
@@ -61,7 +61,7 @@ impl<T> Timers<T> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let heap_pos = self.heap.len();
-        let index = self.entries.insert(Entry { deadline, seq, heap_pos, waker });
+        let index = self.entries.insert(Timer { deadline, seq, heap_pos, waker });
         self.heap.push(index);
         self.sift_up(heap_pos);
         TimerKey { index, seq }

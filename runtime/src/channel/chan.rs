@@ -5,7 +5,7 @@
 //!
 //! # Who touches which field
 //!
-//! Everything is in [`State`], behind one [`SpinLock`] that is held
+//! Everything is in [`ChanState`], behind one [`SpinLock`] that is held
 //! only for short, non-blocking sections: no user code runs under it, no
 //! message is dropped under it (a message's destructor could touch this
 //! very channel), and nothing waits under it.
@@ -25,7 +25,7 @@
 //!
 //! # Message slots: who may touch them
 //!
-//! A parked party's message lives with the party itself, in a [`Slot`]:
+//! A parked party's message lives with the party itself, in a [`Mailbox`]:
 //! on its stack for a plain `send` or `recv`, in its branch for a select.
 //! Its queue entry points there. A sender parks with its message in the
 //! slot; a receiver parks with the slot empty.
@@ -100,15 +100,15 @@ impl Completion {
 /// Where a parked party's message waits (see the module docs): owned by
 /// the party, pointed to by its queue entry.
 #[derive(Debug)]
-pub(crate) struct Slot<T> {
+pub(crate) struct Mailbox<T> {
     /// The message, or `None`.
     message: UnsafeCell<Option<T>>,
 }
 
-impl<T> Slot<T> {
+impl<T> Mailbox<T> {
     /// A slot holding `message`.
-    pub(crate) fn new(message: Option<T>) -> Slot<T> {
-        Slot { message: UnsafeCell::new(message) }
+    pub(crate) fn new(message: Option<T>) -> Mailbox<T> {
+        Mailbox { message: UnsafeCell::new(message) }
     }
 
     /// The owner's access, between waits.
@@ -129,18 +129,18 @@ impl<T> Slot<T> {
 
 /// Who a parked party is.
 #[derive(Debug)]
-enum Party {
+enum Handle {
     /// A select, waiting in several queues.
     Shared(WaiterHandle),
     /// A plain `send` or `recv`, waiting in this queue only.
     Sole(SoleHandle),
 }
 
-/// A parked party, in a queue of [`State`].
+/// A parked party, in a queue of [`ChanState`].
 #[derive(Debug)]
 struct Parked<T> {
     /// Whom to claim and wake.
-    party: Party,
+    party: Handle,
     /// The party's message slot; dereferenced only by the notifier that
     /// wins the claim, during its transfer (see the module docs).
     slot: *mut Option<T>,
@@ -157,16 +157,16 @@ unsafe impl<T: Send> Send for Parked<T> {}
 impl<T> Entry for Parked<T> {
     fn waiter(&self) -> Option<&WaiterHandle> {
         match &self.party {
-            Party::Shared(handle) => Some(handle),
-            Party::Sole(_) => None,
+            Handle::Shared(handle) => Some(handle),
+            Handle::Sole(_) => None,
         }
     }
 
     #[inline]
     fn queued_in(&self, touch: &Touch) {
         match &self.party {
-            Party::Shared(handle) => handle.queued_in(touch),
-            Party::Sole(handle) => handle.queued_in(touch),
+            Handle::Shared(handle) => handle.queued_in(touch),
+            Handle::Sole(handle) => handle.queued_in(touch),
         }
     }
 }
@@ -178,14 +178,14 @@ impl<T> Parked<T> {
     fn claim_with(self, completion: Completion, transfer: impl FnOnce()) -> Option<Wakeup> {
         let token = completion.token(self.branch);
         match self.party {
-            Party::Shared(handle) => {
+            Handle::Shared(handle) => {
                 if handle.claim_with(token, transfer) {
                     Some(Wakeup::Shared(handle))
                 } else {
                     None
                 }
             }
-            Party::Sole(handle) => handle.claim_with(token, transfer),
+            Handle::Sole(handle) => handle.claim_with(token, transfer),
         }
     }
 
@@ -221,7 +221,7 @@ impl<T> Parked<T> {
 
     /// Whether this is the entry of `waiter`.
     fn is_of(&self, waiter: &SoleWaiter) -> bool {
-        matches!(&self.party, Party::Sole(handle) if handle.is_for(waiter))
+        matches!(&self.party, Handle::Sole(handle) if handle.is_for(waiter))
     }
 }
 
@@ -267,7 +267,7 @@ impl<F: FnOnce()> Drop for Unwinding<F> {
 /// The part of a channel that changes. See the module docs for who may
 /// touch which field.
 #[derive(Debug)]
-struct State<T> {
+struct ChanState<T> {
     /// Messages sent and not yet received, oldest first. Never longer than
     /// the capacity.
     buffer: VecDeque<T>,
@@ -289,7 +289,7 @@ pub(crate) struct Chan<T> {
     /// channel, `None` for an unbounded one.
     capacity: Option<usize>,
     /// Everything else, behind a lock held only briefly.
-    state: SpinLock<State<T>>,
+    state: SpinLock<ChanState<T>>,
 }
 
 /// What [`Chan::register_send`] and [`Chan::register_recv`] did with one
@@ -315,7 +315,7 @@ impl<T> Chan<T> {
     pub(crate) fn new(capacity: Option<usize>) -> Chan<T> {
         Chan {
             capacity,
-            state: SpinLock::new(State {
+            state: SpinLock::new(ChanState {
                 buffer: VecDeque::new(),
                 senders_waiting: WaitQueue::default(),
                 receivers_waiting: WaitQueue::default(),
@@ -327,7 +327,7 @@ impl<T> Chan<T> {
 
     /// Locks the state (no user code runs and nothing waits under it).
     #[inline]
-    fn lock(&self) -> SpinGuard<'_, State<T>> {
+    fn lock(&self) -> SpinGuard<'_, ChanState<T>> {
         self.state.lock()
     }
 
@@ -428,7 +428,7 @@ impl<T> Chan<T> {
             Err(TrySendError::Disconnected(message)) => return Err(SendTimeoutError::Disconnected(message)),
             Err(TrySendError::Full(message)) => message,
         };
-        let slot = Slot::new(Some(message));
+        let slot = Mailbox::new(Some(message));
         let outcome = self.wait_sole(state, |state| &mut state.senders_waiting, &slot, deadline);
         let unsent = slot.into_inner();
         match (outcome, unsent) {
@@ -458,7 +458,7 @@ impl<T> Chan<T> {
             Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
             Err(TryRecvError::Empty) => {}
         }
-        let slot = Slot::new(None);
+        let slot = Mailbox::new(None);
         let outcome = self.wait_sole(state, |state| &mut state.receivers_waiting, &slot, deadline);
         match outcome {
             // Done: the sender put the message here; Disconnected: empty.
@@ -482,14 +482,14 @@ impl<T> Chan<T> {
     #[inline]
     fn wait_sole(
         &self,
-        mut state: SpinGuard<'_, State<T>>,
-        queue: impl Fn(&mut State<T>) -> &mut WaitQueue<Parked<T>>,
-        slot: &Slot<T>,
+        mut state: SpinGuard<'_, ChanState<T>>,
+        queue: impl Fn(&mut ChanState<T>) -> &mut WaitQueue<Parked<T>>,
+        slot: &Mailbox<T>,
         deadline: Option<Instant>,
     ) -> Outcome {
         let waiter = SoleWaiter::new();
         queue(&mut state).push(Parked {
-            party: Party::Sole(waiter.handle()),
+            party: Handle::Sole(waiter.handle()),
             slot: slot.as_ptr(),
             branch: 0,
         });
@@ -520,7 +520,7 @@ impl<T> Chan<T> {
     pub(crate) fn register_send(
         &self,
         message: T,
-        slot: &mut Slot<T>,
+        slot: &mut Mailbox<T>,
         waiter: &Waiter,
         branch: usize,
     ) -> Registration<Result<(), T>, T> {
@@ -555,7 +555,7 @@ impl<T> Chan<T> {
     /// Completed with `None` if every sender is gone and the buffer empty.
     pub(crate) fn register_recv(
         &self,
-        slot: &Slot<T>,
+        slot: &Mailbox<T>,
         waiter: &Waiter,
         branch: usize,
     ) -> Registration<Option<T>, ()> {
@@ -594,7 +594,7 @@ impl<T> Chan<T> {
     }
 }
 
-impl<T> State<T> {
+impl<T> ChanState<T> {
     /// Sends without waiting: to the oldest parked receiver (returned, to
     /// be woken after the lock is released), or into the buffer.
     fn try_send(&mut self, message: T, capacity: Option<usize>) -> Result<Option<Wakeup>, TrySendError<T>> {
@@ -666,18 +666,18 @@ impl<T> State<T> {
 
     /// Parks a send, its message in `slot`, at the back of the senders'
     /// queue.
-    fn park_sender(&mut self, slot: &Slot<T>, waiter: &Waiter, branch: usize) {
+    fn park_sender(&mut self, slot: &Mailbox<T>, waiter: &Waiter, branch: usize) {
         self.senders_waiting.push(Parked {
-            party: Party::Shared(waiter.handle()),
+            party: Handle::Shared(waiter.handle()),
             slot: slot.as_ptr(),
             branch,
         });
     }
 
     /// Parks a receive, with `slot` (empty) for the message.
-    fn park_receiver(&mut self, slot: &Slot<T>, waiter: &Waiter, branch: usize) {
+    fn park_receiver(&mut self, slot: &Mailbox<T>, waiter: &Waiter, branch: usize) {
         self.receivers_waiting.push(Parked {
-            party: Party::Shared(waiter.handle()),
+            party: Handle::Shared(waiter.handle()),
             slot: slot.as_ptr(),
             branch,
         });
@@ -731,8 +731,8 @@ mod tests {
     fn a_select_does_not_pair_with_its_own_entry() {
         let chan = Chan::<u8>::new(Some(0));
         let waiter = Waiter::new();
-        let receive = Slot::new(None);
-        let mut send = Slot::new(None);
+        let receive = Mailbox::new(None);
+        let mut send = Mailbox::new(None);
         assert!(matches!(chan.register_recv(&receive, &waiter, 0), Registration::Parked));
         // The only parked receiver is the select itself: the send branch
         // parks instead of handing its message to its own receive.
@@ -751,9 +751,9 @@ mod tests {
         let chan = Chan::<u8>::new(Some(0));
         let select = Waiter::new();
         let other = Waiter::new();
-        let own = Slot::new(None);
-        let theirs = Slot::new(None);
-        let mut send = Slot::new(None);
+        let own = Mailbox::new(None);
+        let theirs = Mailbox::new(None);
+        let mut send = Mailbox::new(None);
         assert!(matches!(chan.register_recv(&own, &select, 0), Registration::Parked));
         chan.lock().park_receiver(&theirs, &other, 0);
         match chan.register_send(9, &mut send, &select, 1) {

@@ -74,7 +74,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
-use super::chan::{Chan, Completion, Registration, Slot, Unwinding, settle_unwound};
+use super::chan::{Chan, Completion, Mailbox, Registration, Unwinding, settle_unwound};
 use super::error::{RecvError, SendError, TryRecvError, TrySendError};
 use super::{Receiver, Sender};
 use crate::sync::wait::party::Outcome;
@@ -163,7 +163,7 @@ enum Ended {
 
 /// What [`Branch::register`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+enum Attempt {
     /// Parked an entry.
     Parked,
     /// Claimed the waiter itself and did the operation.
@@ -182,7 +182,7 @@ trait Branch<R> {
     fn try_now(&mut self) -> bool;
     /// Does the operation now if it can (claiming `waiter` for `branch`
     /// first), or parks an entry for `waiter` with token `branch`.
-    fn register(&mut self, waiter: &Waiter, branch: usize) -> Step;
+    fn register(&mut self, waiter: &Waiter, branch: usize) -> Attempt;
     /// A notifier claimed the waiter for this branch: collects the result.
     fn claimed(&mut self, completion: Completion);
     /// Takes back this branch's entry if it is parked (after the wait ended
@@ -215,7 +215,7 @@ impl<'a, R> Select<'a, R> {
     ) -> Self {
         self.branches.push(Box::new(RecvBranch {
             chan: receiver.chan(),
-            slot: Slot::new(None),
+            slot: Mailbox::new(None),
             parked: false,
             result: None,
             then,
@@ -237,7 +237,7 @@ impl<'a, R> Select<'a, R> {
             chan: sender.chan(),
             message: Some(message),
             give_back: None,
-            slot: Slot::new(None),
+            slot: Mailbox::new(None),
             parked: false,
             result: None,
             then: Some(then),
@@ -274,7 +274,7 @@ impl<'a, R> Select<'a, R> {
             chan: sender.chan(),
             message: Some(taken),
             give_back: Some(message),
-            slot: Slot::new(None),
+            slot: Mailbox::new(None),
             parked: false,
             result: None,
             then: Some(then),
@@ -351,18 +351,18 @@ impl<'a, R> Select<'a, R> {
                 Otherwise::Wait => None,
             };
             let waiter = Waiter::new();
-            let mut registered = Step::Parked;
+            let mut registered = Attempt::Parked;
             let mut completed = None;
             for i in order() {
                 registered = self.branches[i].register(&waiter, i);
-                if registered != Step::Parked {
+                if registered != Attempt::Parked {
                     completed = Some(i);
                     break;
                 }
             }
             let ended = match (registered, completed) {
-                (Step::Completed, Some(i)) => Some(Ended::Branch(i)),
-                (Step::Retry, _) => None,
+                (Attempt::Completed, Some(i)) => Some(Ended::Branch(i)),
+                (Attempt::Retry, _) => None,
                 _ => {
                     let branches = &mut self.branches;
                     // Shutdown unwinds a parked coroutine from inside the
@@ -439,7 +439,7 @@ struct RecvBranch<'a, A, F> {
     chan: &'a Chan<A>,
     /// Where a sender puts the message while the entry is parked. Boxed
     /// with the branch, so it stays put while the entry points to it.
-    slot: Slot<A>,
+    slot: Mailbox<A>,
     /// Whether an entry is parked.
     parked: bool,
     /// The outcome, once this branch happened.
@@ -458,18 +458,18 @@ impl<A, R, F: FnOnce(Result<A, RecvError>) -> R> Branch<R> for RecvBranch<'_, A,
         self.result.is_some()
     }
 
-    fn register(&mut self, waiter: &Waiter, branch: usize) -> Step {
+    fn register(&mut self, waiter: &Waiter, branch: usize) -> Attempt {
         match self.chan.register_recv(&self.slot, waiter, branch) {
             Registration::Completed(message) => {
                 self.result = Some(message.ok_or(RecvError::Disconnected));
-                Step::Completed
+                Attempt::Completed
             }
             Registration::Parked => {
                 self.parked = true;
-                Step::Parked
+                Attempt::Parked
             }
-            Registration::Lost(()) => Step::Lost,
-            Registration::Retry(()) => Step::Retry,
+            Registration::Lost(()) => Attempt::Lost,
+            Registration::Retry(()) => Attempt::Retry,
         }
     }
 
@@ -511,7 +511,7 @@ struct SendBranch<'a, B, F> {
     give_back: Option<&'a mut Option<B>>,
     /// The message while the entry is parked. Boxed with the branch, so
     /// it stays put while the entry points to it.
-    slot: Slot<B>,
+    slot: Mailbox<B>,
     /// Whether an entry is parked.
     parked: bool,
     /// The outcome, once this branch happened.
@@ -541,24 +541,24 @@ impl<B, R, F: FnOnce(Result<(), SendError<B>>) -> R> Branch<R> for SendBranch<'_
         self.result.is_some()
     }
 
-    fn register(&mut self, waiter: &Waiter, branch: usize) -> Step {
+    fn register(&mut self, waiter: &Waiter, branch: usize) -> Attempt {
         let message = self.take_message();
         match self.chan.register_send(message, &mut self.slot, waiter, branch) {
             Registration::Completed(sent) => {
                 self.result = Some(sent.map_err(SendError::Disconnected));
-                Step::Completed
+                Attempt::Completed
             }
             Registration::Parked => {
                 self.parked = true;
-                Step::Parked
+                Attempt::Parked
             }
             Registration::Lost(message) => {
                 self.message = Some(message);
-                Step::Lost
+                Attempt::Lost
             }
             Registration::Retry(message) => {
                 self.message = Some(message);
-                Step::Retry
+                Attempt::Retry
             }
         }
     }

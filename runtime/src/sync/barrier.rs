@@ -80,12 +80,12 @@ pub struct Barrier {
     /// How many parties make a generation (at least 1).
     n: usize,
     /// The generation being gathered.
-    state: Mutex<State>,
+    state: Mutex<Round>,
 }
 
 /// The generation being gathered; see the module docs.
 #[derive(Debug, Default)]
-struct State {
+struct Round {
     /// Parties of this generation that have arrived and not withdrawn.
     arrived: usize,
     /// How many generations have tripped so far.
@@ -116,7 +116,7 @@ impl Barrier {
     /// ever wait at once (`usize::MAX`) never trips, and its waits end only
     /// by timeout or cancellation.
     pub fn new(n: usize) -> Barrier {
-        Barrier { n: n.max(1), state: Mutex::new(State::default()) }
+        Barrier { n: n.max(1), state: Mutex::new(Round::default()) }
     }
 
     /// Waits until `n` parties (this one included) have called `wait`.
@@ -172,7 +172,7 @@ impl Barrier {
         arrival.settle(outcome)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Round> {
         // Nothing panics while the lock is held; a poisoned lock still
         // guards a consistent state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)

@@ -112,14 +112,14 @@ pub struct OnceCell<T> {
     /// `set` while nobody holds it; read without the lock.
     value: OnceLock<T>,
     /// Who holds the turn, and who waits.
-    state: Mutex<State>,
+    state: Mutex<Turns>,
 }
 
 /// The locked part of a cell; see the module docs.
 #[derive(Debug)]
-struct State {
+struct Turns {
     /// The party whose closure runs now, if any.
-    initialiser: Option<Party>,
+    initialiser: Option<Caller>,
     /// Initialisers waiting for the turn, oldest first; `None` until the
     /// first one comes, so that `new` can be `const`.
     contenders: WaitQueue<Contender>,
@@ -131,19 +131,19 @@ struct State {
 /// Who runs an initialiser: told apart so that re-entrant initialisation
 /// is reported instead of waiting for itself forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Party {
+enum Caller {
     /// A coroutine (ids are unique in the process).
     Task(TaskId),
     /// A plain thread.
     Thread(ThreadId),
 }
 
-impl Party {
+impl Caller {
     /// The caller.
-    fn current() -> Party {
+    fn current() -> Caller {
         match crate::task::try_current() {
-            Some(task) => Party::Task(task.id()),
-            None => Party::Thread(thread::current().id()),
+            Some(task) => Caller::Task(task.id()),
+            None => Caller::Thread(thread::current().id()),
         }
     }
 }
@@ -154,7 +154,7 @@ struct Contender {
     /// Its waiter.
     waiter: WaiterHandle,
     /// Who it is, to record as the initialiser when it is handed the turn.
-    party: Party,
+    party: Caller,
 }
 
 impl Entry for Contender {
@@ -168,7 +168,7 @@ impl<T> OnceCell<T> {
     pub const fn new() -> OnceCell<T> {
         OnceCell {
             value: OnceLock::new(),
-            state: Mutex::new(State {
+            state: Mutex::new(Turns {
                 initialiser: None,
                 contenders: WaitQueue::new(),
                 watchers: WaitQueue::new(),
@@ -307,7 +307,7 @@ impl<T> OnceCell<T> {
     /// Takes the turn to initialise, waiting for it if another initialiser
     /// runs, unless the cell has a value.
     fn take_turn(&self) -> Result<Next<'_, T>, WaitError> {
-        let me = Party::current();
+        let me = Caller::current();
         loop {
             let queued = {
                 let mut state = self.lock();
@@ -371,14 +371,14 @@ impl<T> OnceCell<T> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Turns> {
         // No user code runs while the lock is held; a poisoned lock still
         // guards a consistent state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl State {
+impl Turns {
     /// Claims every contender and watcher still waiting with `READY`; the
     /// caller wakes them once the lock is released.
     fn wake_all(&mut self) -> Vec<WaiterHandle> {

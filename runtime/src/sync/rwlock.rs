@@ -97,14 +97,14 @@ enum Access {
 
 /// A queued reader or writer.
 #[derive(Debug)]
-struct Waiting {
+struct Request {
     /// Its waiter.
     handle: WaiterHandle,
     /// What it waits for.
     access: Access,
 }
 
-impl Entry for Waiting {
+impl Entry for Request {
     fn waiter(&self) -> Option<&WaiterHandle> {
         Some(&self.handle)
     }
@@ -164,7 +164,7 @@ pub struct RwLock<T: ?Sized> {
     /// Whether a writer panicked.
     poison: poison::Flag,
     /// Waiting readers and writers, oldest first.
-    waiters: LockedQueue<Waiting>,
+    waiters: LockedQueue<Request>,
     /// The protected value.
     data: UnsafeCell<T>,
 }
@@ -423,7 +423,7 @@ impl<T: ?Sized> RwLock<T> {
         // lock on: `grant` below does, possibly to this very waiter.
         self.state.fetch_or(QUEUED, Ordering::Relaxed);
         let waiter = Waiter::new();
-        queue.push(Waiting { handle: waiter.handle(), access });
+        queue.push(Request { handle: waiter.handle(), access });
         let mut woken = Woken::default();
         self.grant(&mut queue, &mut woken);
         drop(queue);
@@ -434,7 +434,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Lets in the oldest waiters the lock can take now (see the module
     /// docs); clears `QUEUED` when nobody is left waiting. Under the queue
     /// lock; the caller wakes `woken` after releasing it.
-    fn grant(&self, queue: &mut Locked<'_, Waiting>, woken: &mut Woken) {
+    fn grant(&self, queue: &mut Locked<'_, Request>, woken: &mut Woken) {
         loop {
             let Some(front) = queue.front_waiting() else {
                 self.state.fetch_and(!QUEUED, Ordering::Release);
@@ -479,7 +479,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Under the queue lock: runs `release`, then lets in whoever can go.
-    fn hand_on(&self, release: impl FnOnce(&mut WaitQueue<Waiting>)) {
+    fn hand_on(&self, release: impl FnOnce(&mut WaitQueue<Request>)) {
         let mut queue = self.waiters.lock();
         release(&mut queue);
         let mut woken = Woken::default();
@@ -501,7 +501,7 @@ fn too_many_readers() -> ! {
 
 /// Removes the front entry, which the caller has just claimed under the
 /// queue lock (so it is still the front: only the lock holder pops).
-fn pop_front(queue: &mut WaitQueue<Waiting>) -> Waiting {
+fn pop_front(queue: &mut WaitQueue<Request>) -> Request {
     queue.pop_claimed(|_| true).expect("the claimed entry is at the front")
 }
 

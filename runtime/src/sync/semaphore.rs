@@ -88,14 +88,14 @@ const CLOSED_TOKEN: usize = 1;
 
 /// A queued acquirer.
 #[derive(Debug)]
-struct Waiting {
+struct Request {
     /// Its waiter.
     handle: WaiterHandle,
     /// How many permits it waits for.
     permits: usize,
 }
 
-impl Entry for Waiting {
+impl Entry for Request {
     fn waiter(&self) -> Option<&WaiterHandle> {
         Some(&self.handle)
     }
@@ -173,7 +173,7 @@ pub struct Semaphore {
     /// only.
     total: AtomicUsize,
     /// Waiting acquirers, oldest first.
-    waiters: LockedQueue<Waiting>,
+    waiters: LockedQueue<Request>,
 }
 
 /// Permits acquired from a [`Semaphore`]; released when dropped.
@@ -503,7 +503,7 @@ impl Semaphore {
         // them out: `grant` below does, possibly to this very waiter.
         self.state.fetch_or(QUEUED, Ordering::Relaxed);
         let waiter = Waiter::new();
-        queue.push(Waiting { handle: waiter.handle(), permits: n });
+        queue.push(Request { handle: waiter.handle(), permits: n });
         let mut woken = Woken::default();
         self.grant(&mut queue, &mut woken);
         drop(queue);
@@ -530,7 +530,7 @@ impl Semaphore {
 
     /// Under the queue lock: runs `release`, then hands permits to the
     /// waiters they satisfy.
-    fn hand_on(&self, release: impl FnOnce(&mut WaitQueue<Waiting>)) {
+    fn hand_on(&self, release: impl FnOnce(&mut WaitQueue<Request>)) {
         let mut queue = self.waiters.lock();
         release(&mut queue);
         let mut woken = Woken::default();
@@ -542,7 +542,7 @@ impl Semaphore {
     /// Satisfies the oldest waiters that the available permits cover, in
     /// order (see the module docs); clears `QUEUED` when nobody is left
     /// waiting. Under the queue lock; the caller wakes `woken` after.
-    fn grant(&self, queue: &mut Locked<'_, Waiting>, woken: &mut Woken) {
+    fn grant(&self, queue: &mut Locked<'_, Request>, woken: &mut Woken) {
         loop {
             let Some(front) = queue.front_waiting() else {
                 self.state.fetch_and(!QUEUED, Ordering::Release);

@@ -72,7 +72,7 @@ const EMPTY: usize = 0;
 /// `Send` and may be dropped anywhere.
 pub struct WaitGroup {
     /// The count and the waiters, shared with every guard.
-    shared: Arc<Shared>,
+    shared: Arc<Group>,
 }
 
 /// A job of a [`WaitGroup`]: the group counts it until it is dropped.
@@ -81,34 +81,34 @@ pub struct WaitGroup {
 #[must_use = "dropping the guard marks the job done at once"]
 pub struct WaitGroupGuard {
     /// The group's count and waiters.
-    shared: Arc<Shared>,
+    shared: Arc<Group>,
 }
 
 /// What a group and its guards share.
 #[derive(Debug, Default)]
-struct Shared {
+struct Group {
     /// The count and the waiters.
-    state: Mutex<State>,
+    state: Mutex<Count>,
 }
 
 /// The locked part of a group.
 #[derive(Debug, Default)]
-struct State {
+struct Count {
     /// Guards alive.
     count: usize,
     /// Who waits for `count` to reach 0, oldest first.
     waiters: WaitQueue<WaiterHandle>,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl Group {
+    fn lock(&self) -> MutexGuard<'_, Count> {
         // Nothing panics while the lock is held; a poisoned lock still
         // guards a consistent state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Counts one more job.
-    fn add(self: &Arc<Shared>) -> WaitGroupGuard {
+    fn add(self: &Arc<Group>) -> WaitGroupGuard {
         let mut state = self.lock();
         // Unreachable in practice: every guard holds a reference to `self`,
         // and `Arc` aborts past `isize::MAX` references first.
@@ -121,7 +121,7 @@ impl Shared {
 impl WaitGroup {
     /// An empty group: `wait` returns at once until a job is added.
     pub fn new() -> WaitGroup {
-        WaitGroup { shared: Arc::new(Shared::default()) }
+        WaitGroup { shared: Arc::new(Group::default()) }
     }
 
     /// Adds a job; it is counted until the returned guard is dropped.
@@ -216,7 +216,7 @@ impl Drop for WaitGroupGuard {
 /// entry out of the queue.
 struct Queued<'a> {
     /// The group it waits on.
-    shared: &'a Shared,
+    shared: &'a Group,
     /// The waiter whose handle is in the queue.
     waiter: Waiter,
 }
