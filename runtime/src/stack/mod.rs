@@ -7,17 +7,26 @@
 //! no `mmap` or `munmap` at all.
 //!
 //! ```text
-//!  one region (a single mmap, MAP_NORESERVE, address grows to the right)
+//!  one region: a single mmap (MAP_NORESERVE) of STACKS_PER_REGION slots,
+//!  addresses growing to the right; each slot is laid out the same way
 //!
-//!  +-------+---------------------+-------+---------------------+-----
-//!  | guard |   usable stack 0    | guard |   usable stack 1    | ...
-//!  | page  |  <- grows downward  | page  |  <- grows downward  |
-//!  +-------+---------------------+-------+---------------------+-----
-//!  ^       ^                     ^
-//!  |       limit (lowest usable) base (highest address, where the
-//!  |                             first frame is pushed)
-//!  guard_start
+//!  +-------+---------------------------+--------+-------+------------ ...
+//!  | guard | usable: `class` bytes     | colour | guard | usable ...
+//!  | page  |  <- frames grow downward  |  page  | page  |
+//!  +-------+---------------------------+--------+-------+------------ ...
+//!  ^       ^                               ^
+//!  |       limit (lowest usable address)   base: where the first frame
+//!  guard_start                             is pushed: in the colour page,
+//!                                          a per-stack number of cache
+//!                                          lines (under half a page)
+//!                                          below the slot's end
 //! ```
+//!
+//! The colour page shifts each stack's top by a different multiple of 64
+//! bytes (see `region.rs`, `colour`), so that the hot frames of many
+//! coroutines do not all compete for the same cache sets. A stack can
+//! therefore use `class` bytes plus the part of the colour page below its
+//! `base` (at least half a page).
 //!
 //! # Sizes
 //!
@@ -42,8 +51,9 @@
 //! 2. [`Protection::GuardPage`]: `mprotect(PROT_NONE)`. Any access faults,
 //!    but the region is split into two mappings per stack, and the kernel
 //!    refuses to create more than `vm.max_map_count` mappings per process.
-//!    The pool spends at most half of that budget on guard pages, and a
-//!    spawn past it fails with an error naming `vm.max_map_count`.
+//!    Guard pages may number at most a quarter of `vm.max_map_count` (half
+//!    of the mappings, at two each), and a spawn past that fails with an
+//!    error naming `vm.max_map_count`.
 //! 3. [`Protection::Canary`], only through the unsafe
 //!    `Builder::stack_protection_unchecked`: the page stays readable and
 //!    writable and must stay zero. The runtime checks it each time the
@@ -61,10 +71,11 @@
 
 pub(crate) mod overflow;
 mod pool;
+mod protection;
 mod region;
 
 pub(crate) use pool::StackPool;
-pub use region::Protection;
+pub use protection::Protection;
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};

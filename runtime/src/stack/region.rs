@@ -35,46 +35,8 @@ use std::io;
 use std::ptr;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
+use super::protection::Protection;
 use super::{MAX_STACK_SIZE, Stack, StackBounds, page_size};
-
-/// How the page below a coroutine stack catches an overflow.
-///
-/// Chosen per runtime with [`Builder::stack_protection`]. `DESIGN.md`
-/// ("Stacks and `vm.max_map_count`") explains the trade-off.
-///
-/// [`Builder::stack_protection`]: crate::Builder::stack_protection
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protection {
-    /// The default: a real guard below every stack, by the cheapest means
-    /// the kernel offers. `GuardRegion` where the kernel supports it (Linux
-    /// 6.13+), otherwise `GuardPage`. When guard pages would take more than
-    /// half of `vm.max_map_count`, spawning fails with an error that names
-    /// the `sysctl` command raising it: a stack is never left unguarded.
-    Auto,
-    /// A kernel guard region (`madvise(MADV_GUARD_INSTALL)`): faults on any
-    /// access and costs no extra mapping. Spawning fails with an error where
-    /// the kernel cannot install one (Linux before 6.13, locked memory); it
-    /// is never replaced by another protection.
-    GuardRegion,
-    /// An `mprotect(PROT_NONE)` guard page: faults on any access, costs two
-    /// mappings per stack. Spawning fails with an error naming
-    /// `vm.max_map_count` once half of it would be spent on guard pages.
-    GuardPage,
-    /// No guard: a zeroed page below each stack, checked on every switch and
-    /// scanned when the stack is recycled. It detects some overflows after
-    /// the fact and costs nothing, but an overflowing frame can write
-    /// through it into the stack below (another coroutine's) before any
-    /// check runs, and a frame that only probes the stack leaves it zero.
-    ///
-    /// So it is accepted only by the unsafe
-    /// [`Builder::stack_protection_unchecked`], whose caller promises that
-    /// no coroutine overflows; [`Builder::stack_protection`] panics when
-    /// given it.
-    ///
-    /// [`Builder::stack_protection_unchecked`]: crate::Builder::stack_protection_unchecked
-    /// [`Builder::stack_protection`]: crate::Builder::stack_protection
-    Canary,
-}
 
 /// `madvise` advice that installs a guard region (Linux 6.13+; not yet in
 /// every libc crate release).
@@ -377,9 +339,9 @@ fn take_guard_pages(count: usize, budget: usize) -> Result<(), usize> {
 /// hot frames of all coroutines compete for the same few sets of the
 /// (set-associative) L1 and L2 caches, and switching round 200 coroutines
 /// misses on nearly every switch. Spreading the tops over 32 line offsets
-/// (half a page) removes that aliasing (about 30% off a round of switches
-/// on the development machine) while keeping the top frames of most
-/// sleeping coroutines within one page.
+/// (half a page) removes that aliasing (PERF.md, "Cache colours", has the
+/// measurement) while keeping the top frames of most sleeping coroutines
+/// within one page.
 fn colour(n: usize, page: usize) -> usize {
     const LINE: usize = 64;
     let colours = (page / 2 / LINE).max(1);
@@ -495,9 +457,10 @@ pub(crate) fn max_map_count() -> usize {
     }
 }
 
-/// Guard pages the process may create with `mprotect`: each splits its
-/// region, costing two mappings, and half of `vm.max_map_count` is left to
-/// everything else in the process.
+/// Guard pages the process may create with `mprotect`: a quarter of
+/// `vm.max_map_count`. Each splits its region, costing two mappings, so
+/// guard pages take at most half of the mappings, and the other half is
+/// left to everything else in the process.
 fn guard_page_budget() -> usize {
     max_map_count() / 4
 }
