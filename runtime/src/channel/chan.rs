@@ -127,7 +127,7 @@ impl<T> Mailbox<T> {
     }
 }
 
-/// Who a parked party is.
+/// The handle of a parked party's waiter: which kind of waiter it is.
 #[derive(Debug)]
 enum Handle {
     /// A select, waiting in several queues.
@@ -140,7 +140,7 @@ enum Handle {
 #[derive(Debug)]
 struct Parked<T> {
     /// Whom to claim and wake.
-    party: Handle,
+    handle: Handle,
     /// The party's message slot; dereferenced only by the notifier that
     /// wins the claim, during its transfer (see the module docs).
     slot: *mut Option<T>,
@@ -156,7 +156,7 @@ unsafe impl<T: Send> Send for Parked<T> {}
 
 impl<T> Entry for Parked<T> {
     fn waiter(&self) -> Option<&WaiterHandle> {
-        match &self.party {
+        match &self.handle {
             Handle::Shared(handle) => Some(handle),
             Handle::Sole(_) => None,
         }
@@ -164,7 +164,7 @@ impl<T> Entry for Parked<T> {
 
     #[inline]
     fn queued_in(&self, touch: &Touch) {
-        match &self.party {
+        match &self.handle {
             Handle::Shared(handle) => handle.queued_in(touch),
             Handle::Sole(handle) => handle.queued_in(touch),
         }
@@ -177,7 +177,7 @@ impl<T> Parked<T> {
     #[inline]
     fn claim_with(self, completion: Completion, transfer: impl FnOnce()) -> Option<Wakeup> {
         let token = completion.token(self.branch);
-        match self.party {
+        match self.handle {
             Handle::Shared(handle) => {
                 if handle.claim_with(token, transfer) {
                     Some(Wakeup::Shared(handle))
@@ -221,7 +221,7 @@ impl<T> Parked<T> {
 
     /// Whether this is the entry of `waiter`.
     fn is_of(&self, waiter: &SoleWaiter) -> bool {
-        matches!(&self.party, Handle::Sole(handle) if handle.is_for(waiter))
+        matches!(&self.handle, Handle::Sole(handle) if handle.is_for(waiter))
     }
 }
 
@@ -489,7 +489,7 @@ impl<T> Chan<T> {
     ) -> Outcome {
         let waiter = SoleWaiter::new();
         queue(&mut state).push(Parked {
-            party: Handle::Sole(waiter.handle()),
+            handle: Handle::Sole(waiter.handle()),
             slot: slot.as_ptr(),
             branch: 0,
         });
@@ -668,7 +668,7 @@ impl<T> ChanState<T> {
     /// queue.
     fn park_sender(&mut self, slot: &Mailbox<T>, waiter: &Waiter, branch: usize) {
         self.senders_waiting.push(Parked {
-            party: Handle::Shared(waiter.handle()),
+            handle: Handle::Shared(waiter.handle()),
             slot: slot.as_ptr(),
             branch,
         });
@@ -677,7 +677,7 @@ impl<T> ChanState<T> {
     /// Parks a receive, with `slot` (empty) for the message.
     fn park_receiver(&mut self, slot: &Mailbox<T>, waiter: &Waiter, branch: usize) {
         self.receivers_waiting.push(Parked {
-            party: Handle::Shared(waiter.handle()),
+            handle: Handle::Shared(waiter.handle()),
             slot: slot.as_ptr(),
             branch,
         });

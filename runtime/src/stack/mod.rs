@@ -6,27 +6,10 @@
 //! when their coroutine finishes, so that in steady state spawning performs
 //! no `mmap` or `munmap` at all.
 //!
-//! ```text
-//!  one region: a single mmap (MAP_NORESERVE) of STACKS_PER_REGION slots,
-//!  addresses growing to the right; each slot is laid out the same way
-//!
-//!  +-------+---------------------------+--------+-------+------------ ...
-//!  | guard | usable: `class` bytes     | colour | guard | usable ...
-//!  | page  |  <- frames grow downward  |  page  | page  |
-//!  +-------+---------------------------+--------+-------+------------ ...
-//!  ^       ^                               ^
-//!  |       limit (lowest usable address)   base: where the first frame
-//!  guard_start                             is pushed: in the colour page,
-//!                                          a per-stack number of cache
-//!                                          lines (under half a page)
-//!                                          below the slot's end
-//! ```
-//!
-//! The colour page shifts each stack's top by a different multiple of 64
-//! bytes (see `region.rs`, `colour`), so that the hot frames of many
-//! coroutines do not all compete for the same cache sets. A stack can
-//! therefore use `class` bytes plus the part of the colour page below its
-//! `base` (at least half a page).
+//! A region is a run of slots, each a guard page, the usable stack and a
+//! colour page whose offset spreads the stacks' tops over the cache;
+//! `region.rs` (`Layout`) computes them, and DESIGN.md ("Stacks") draws
+//! one slot with `guard_start`, `limit` and `base`.
 //!
 //! # Sizes
 //!

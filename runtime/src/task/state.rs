@@ -3,17 +3,10 @@
 //! it switches out, and the address of one park. Plain data: this module
 //! depends on nothing else in the crate.
 
-/// Where a task is in its life. A task is in exactly one state:
-///
-/// ```text
-///   spawn ──> Runnable ──resume──> Running ──return/panic──> Done
-///                ^  ^                │  │
-///                │  └──yield_now─────┘  │ park
-///                │                      v
-///                └───────first wake── Parked
-/// ```
-///
-/// See `park.rs` for the rules that move a task between them.
+/// Where a task is in its life: exactly one of these at a time. DESIGN.md
+/// ("The life of a coroutine") draws the transitions; the scheduler loop
+/// moves a task into Running and Done, and `park.rs` moves it everywhere
+/// else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TaskState {
     /// In its scheduler's run queue, exactly once. Entered at spawn, by
