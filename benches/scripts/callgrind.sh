@@ -17,25 +17,8 @@
 # Installs nothing. Exits 2 if valgrind is missing.
 set -euo pipefail
 
-if ! command -v valgrind >/dev/null 2>&1; then
-    echo "callgrind.sh: valgrind is not installed; install it (Debian/Ubuntu: apt-get install -y valgrind) and run again" >&2
-    exit 2
-fi
-
-n=${1:-100000}
-case $n in
-    '' | *[!0-9]* | 0)
-        echo "callgrind.sh: N must be a whole number above 0, not '$n'" >&2
-        exit 2
-        ;;
-esac
-
-cd "$(dirname "$0")/../.."
-cargo build --quiet --release -p green-benches --bin probe
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-probe="$target_dir/release/probe"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# The checks, the build of the probe, and `n`, `probe`, `out`.
+source "$(dirname "$0")/probe.sh" callgrind.sh valgrind 100000 "$@"
 
 # Instructions a whole run of `probe OP COUNT` executes.
 instructions() {

@@ -20,25 +20,8 @@
 # Installs nothing. Exits 2 if strace is missing.
 set -euo pipefail
 
-if ! command -v strace >/dev/null 2>&1; then
-    echo "syscalls.sh: strace is not installed; install it (Debian/Ubuntu: apt-get install -y strace) and run again" >&2
-    exit 2
-fi
-
-n=${1:-10000}
-case $n in
-    '' | *[!0-9]* | 0)
-        echo "syscalls.sh: N must be a whole number above 0, not '$n'" >&2
-        exit 2
-        ;;
-esac
-
-cd "$(dirname "$0")/../.."
-cargo build --quiet --release -p green-benches --bin probe
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-probe="$target_dir/release/probe"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# The checks, the build of the probe, and `n`, `probe`, `out`.
+source "$(dirname "$0")/probe.sh" syscalls.sh strace 10000 "$@"
 
 # `syscall calls errors` lines of `strace -c` for a run of `probe OP COUNT`.
 counts() {
