@@ -54,6 +54,13 @@ impl Inbox {
         let _ = self.poller.notify();
     }
 
+    /// Whether wake-ups may have been posted since the last
+    /// [`Inbox::take`]: one relaxed load.
+    #[inline]
+    pub(crate) fn has_posts(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// Takes the posted wake-ups, if any. Checked every few dozen switches,
     /// so the common empty case is a plain load, not a read-modify-write.
     pub(crate) fn take(&self, into: &mut Vec<ParkRef>) {

@@ -54,6 +54,12 @@ impl<T> RunQueue<T> {
         if self.has_first.replace(false) { self.first.take() } else { self.rest.borrow_mut().pop_front() }
     }
 
+    /// Whether no task is queued.
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.has_first.get() && self.rest.borrow().is_empty()
+    }
+
     /// Drops every task.
     pub(crate) fn clear(&self) {
         self.has_first.set(false);
