@@ -97,3 +97,26 @@ fn a_wake_up_from_another_thread_arrives_at_the_next_yield_of_a_lone_cpu_loop() 
     });
     assert!(slices <= PROMPT + 1, "the wake-up waited {slices} slices of the CPU loop");
 }
+
+#[test]
+fn a_zero_sleep_makes_a_yielding_cpu_loop_stop_when_its_timeout_passes() {
+    let (outcome, slices) = green::run(|| {
+        let slices = Cell::new(0u32);
+        let outcome = green::timeout(Duration::from_millis(5), || -> Result<(), green::Cancelled> {
+            loop {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(1) {
+                    std::hint::spin_loop();
+                }
+                slices.set(slices.get() + 1);
+                assert!(slices.get() < 10_000, "the loop was never cancelled");
+                green::yield_now();
+                // Returns at once, unless the coroutine is cancelled.
+                green::sleep(Duration::ZERO)?;
+            }
+        });
+        (outcome, slices.get())
+    });
+    assert!(outcome.is_err(), "the timeout's deadline passed and its scope says so");
+    assert!(slices >= 5, "the loop ran until the deadline ({slices} slices)");
+}
