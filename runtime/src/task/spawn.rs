@@ -216,10 +216,8 @@ where
                 drop(result);
                 return;
             }
-            // SAFETY: the packet lives in the task's cell, which owns this
-            // coroutine and is held (by the scheduler's `run_task` or
-            // `tear_down`) for as long as the coroutine runs, so it
-            // outlives this write.
+            // SAFETY: the packet lives in the task's cell, which owns this coroutine and which the
+            // scheduler (`run_task`, `tear_down`) holds while the coroutine runs: it outlives this write.
             unsafe { &*packet }.set(result)
         });
         Ok(coroutine::new_coroutine(stack, body))
