@@ -21,11 +21,26 @@ use polling::Poller;
 
 use crate::task::state::ParkRef;
 
+/// What another thread asks of a task of this runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Post {
+    /// Wake the task from the park `ParkRef` names (see `park::wake_ref`).
+    Wake(ParkRef),
+    /// Cancel the task with this registry key and id (see `park::cancel`),
+    /// as `JoinHandle::cancel` does on the task's own thread.
+    Cancel {
+        /// The task's key in the runtime's registry.
+        key: usize,
+        /// Its id, to tell it from a later task in the same slot.
+        id: u64,
+    },
+}
+
 /// Wake-ups for one runtime from other threads.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     /// Posted wake-ups, drained by the owning scheduler.
-    posted: Mutex<Vec<ParkRef>>,
+    posted: Mutex<Vec<Post>>,
     /// Whether `posted` may be non-empty; read without the lock.
     pending: AtomicBool,
     /// The runtime's epoll instance, to interrupt `epoll_wait`.
@@ -47,7 +62,17 @@ impl Inbox {
 
     /// Posts a wake-up and interrupts the runtime's poll.
     pub(crate) fn post(&self, wake: ParkRef) {
-        self.posted.lock().unwrap_or_else(PoisonError::into_inner).push(wake);
+        self.send(Post::Wake(wake));
+    }
+
+    /// Posts a cancellation of the task `key`, `id` and interrupts the
+    /// runtime's poll.
+    pub(crate) fn post_cancel(&self, key: usize, id: u64) {
+        self.send(Post::Cancel { key, id });
+    }
+
+    fn send(&self, post: Post) {
+        self.posted.lock().unwrap_or_else(PoisonError::into_inner).push(post);
         self.pending.store(true, Ordering::Release);
         // An error means the epoll instance is gone with its runtime, and
         // so is the task: nothing to wake.
@@ -63,7 +88,7 @@ impl Inbox {
 
     /// Takes the posted wake-ups, if any. Checked every few dozen switches,
     /// so the common empty case is a plain load, not a read-modify-write.
-    pub(crate) fn take(&self, into: &mut Vec<ParkRef>) {
+    pub(crate) fn take(&self, into: &mut Vec<Post>) {
         if self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Acquire) {
             into.append(&mut self.posted.lock().unwrap_or_else(PoisonError::into_inner));
         }

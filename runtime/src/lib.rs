@@ -70,12 +70,16 @@ pub mod task;
 mod time;
 mod timeout;
 mod timer;
+mod workers;
 
 pub use cancel::{Cancelled, is_cancelled};
 pub use runtime::{Builder, DEFAULT_STACK_SIZE, run};
 pub use scope::{Scope, ScopeError, ScopedJoinHandle, scope};
 pub use stack::Protection;
-pub use task::{JoinError, JoinHandle, Task, TaskGroup, TaskId, current, spawn, try_current};
+pub use task::{
+    DistributedHandle, JoinError, JoinHandle, Task, TaskGroup, TaskId, current, spawn, spawn_distributed,
+    try_current,
+};
 pub use time::{sleep, sleep_until, yield_now};
 pub use timeout::{Elapsed, deadline, shield, timeout};
 

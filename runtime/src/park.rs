@@ -246,6 +246,16 @@ pub(crate) fn cancel<S: ?Sized>(cx: &Context, task: &TaskCell<S>) {
     wake_ref(cx, at, WakeReason::Cancelled);
 }
 
+/// [`cancel`] for the task of this runtime with registry key `key` and
+/// id `id`, if it is still alive: a cancellation posted from another
+/// thread.
+pub(crate) fn cancel_ref(cx: &Context, key: usize, id: u64) {
+    let task = cx.tasks.borrow().get(key).filter(|task| task.id().as_u64() == id).cloned();
+    if let Some(task) = task {
+        cancel(cx, &*task);
+    }
+}
+
 /// Puts the running task at the back of the run queue and switches
 /// away; returns whether the caller is a task of this runtime.
 ///

@@ -1,10 +1,13 @@
 //! Starting a runtime: [`run`] and [`Builder`].
 
+use std::panic;
 use std::sync::Arc;
+use std::thread;
 
 use crate::context::Config;
 use crate::scheduler::Scheduler;
 use crate::stack::Protection;
+use crate::workers::Group;
 
 /// Default usable stack size of a coroutine: 256 KiB of address space, of
 /// which only the pages a coroutine touches cost memory.
@@ -65,6 +68,8 @@ pub struct Builder {
     name: Option<Arc<str>>,
     /// How guard pages below stacks are protected.
     protection: Protection,
+    /// Worker threads, the calling one included.
+    workers: usize,
 }
 
 impl Default for Builder {
@@ -95,6 +100,7 @@ impl Builder {
             stack_size: DEFAULT_STACK_SIZE,
             name: Some(Arc::from("main")),
             protection: Protection::Auto,
+            workers: 1,
         }
     }
 
@@ -179,12 +185,59 @@ impl Builder {
         self
     }
 
+    /// The most workers [`Builder::workers`] accepts.
+    pub const MAX_WORKERS: usize = crate::workers::MAX_WORKERS;
+
+    /// Sets how many worker threads the runtime has, the calling thread
+    /// (which runs `main`) included; the default is 1, which is what
+    /// [`run`] gives.
+    ///
+    /// Each worker is a runtime of its own, on its own OS thread, with its
+    /// own scheduler, reactor, timers and stacks. A coroutine spawned with
+    /// [`spawn`](crate::spawn) runs on the worker that spawned it, always;
+    /// one spawned with [`spawn_distributed`](crate::spawn_distributed)
+    /// (a `Send` closure) goes to the spawning worker's queue, where an
+    /// idle worker may take it over before it starts. A coroutine that has
+    /// started never changes thread.
+    ///
+    /// Choose 1 (or [`run`]) unless the program has parallel work: one
+    /// worker needs no `Send` anywhere and makes every wake-up local. Choose
+    /// the number of cores to spread independent connections or jobs over
+    /// them.
+    ///
+    /// # Panics
+    ///
+    /// Not here, but [`Builder::run`] panics before starting anything if
+    /// `n` is 0 or more than [`Builder::MAX_WORKERS`].
+    ///
+    /// ```
+    /// use std::collections::HashSet;
+    /// let threads = green::Builder::new().workers(2).run(|| {
+    ///     let handles: Vec<_> = (0..64)
+    ///         .map(|_| green::spawn_distributed(|| {
+    ///             std::thread::sleep(std::time::Duration::from_millis(1)); // blocks its worker
+    ///             std::thread::current().id()
+    ///         }))
+    ///         .collect();
+    ///     handles.into_iter().map(|h| h.join().unwrap()).collect::<HashSet<_>>()
+    /// });
+    /// assert!(!threads.is_empty());
+    /// ```
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = n;
+        self
+    }
+
     /// Runs `main` on a runtime with these options; see [`run`].
     ///
     /// # Panics
     ///
     /// As [`run`]; also, before starting anything, if the stack size is
-    /// above [`Builder::MAX_STACK_SIZE`].
+    /// above [`Builder::MAX_STACK_SIZE`], or the number of workers is 0 or
+    /// above [`Builder::MAX_WORKERS`]. With several workers, `run` returns
+    /// once every worker has torn its coroutines down and its thread has
+    /// exited; a worker thread that panicked makes `run` panic with its
+    /// payload (after all have exited).
     pub fn run<F, T>(self, main: F) -> T
     where
         F: FnOnce() -> T,
@@ -192,7 +245,96 @@ impl Builder {
         if let Err(err) = crate::stack::class_of(self.stack_size) {
             panic!("{err}");
         }
+        if self.workers == 0 || self.workers > Builder::MAX_WORKERS {
+            panic!(
+                "green::Builder::workers({}): a runtime has between 1 and {} workers (the calling \
+                 thread is worker 0); use 1, or the number of cores",
+                self.workers,
+                Builder::MAX_WORKERS
+            );
+        }
         let config = Config { stack_size: self.stack_size, protection: self.protection };
-        Scheduler::run(config, self.name, main)
+        if self.workers == 1 {
+            return Scheduler::run(config, self.name, main);
+        }
+        run_workers(self.workers, config, self.name, main)
+    }
+}
+
+/// Runs `main` on worker 0 (this thread) of a runtime of `n` workers, the
+/// others on threads of their own; returns once every worker has stopped
+/// and its thread has exited (see `workers.rs`).
+fn run_workers<F, T>(n: usize, config: Config, name: Option<Arc<str>>, main: F) -> T
+where
+    F: FnOnce() -> T,
+{
+    let group = Arc::new(Group::new(n));
+    // Stops the group and joins its threads also when `main` panics.
+    let mut crew = Crew { group: group.clone(), threads: Vec::with_capacity(n - 1) };
+    for k in 1..n {
+        let group = group.clone();
+        let config = config.clone();
+        let name = Arc::from(format!("worker-{k}"));
+        let thread = thread::Builder::new().name(format!("green-worker-{k}")).spawn(move || {
+            let _seat = Group::sit(&group, k);
+            Scheduler::run(config, Some(name), || group.serve(k));
+        });
+        match thread {
+            Ok(thread) => crew.threads.push(thread),
+            Err(err) => panic!("green: cannot start the thread of worker {k}: {err}"),
+        }
+    }
+    let _seat = Group::sit(&group, 0);
+    let result = Scheduler::run(config, name, || {
+        let service = group.clone();
+        let serving = crate::task::Builder::new().name("worker-0").spawn(move || service.serve(0));
+        if let Err(err) = serving {
+            panic!("green: cannot start worker 0's service coroutine: {err}");
+        }
+        let result = main();
+        // Nothing queued starts any more; every worker's service ends, and
+        // each worker tears its coroutines down as its `run` ends.
+        group.stop();
+        result
+    });
+    crew.finish();
+    result
+}
+
+/// The threads of a runtime's workers 1 and up.
+struct Crew {
+    /// Their group.
+    group: Arc<Group>,
+    /// Their threads, to join.
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Crew {
+    /// Stops the group and waits for every worker thread to exit; panics
+    /// with the payload of the first one that panicked.
+    fn finish(mut self) {
+        if let Some(payload) = self.join_all() {
+            panic::resume_unwind(payload);
+        }
+    }
+
+    /// Stops the group, joins every thread, and returns the first panic.
+    fn join_all(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.group.stop();
+        let mut first = None;
+        for thread in self.threads.drain(..) {
+            if let Err(payload) = thread.join() {
+                first.get_or_insert(payload);
+            }
+        }
+        first
+    }
+}
+
+impl Drop for Crew {
+    /// On an unwind out of `main`: the workers still stop, and `run` waits
+    /// for their threads before the panic goes on.
+    fn drop(&mut self) {
+        drop(self.join_all());
     }
 }

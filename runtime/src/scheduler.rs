@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use corosensei::CoroutineResult;
 
 use crate::context::{Config, Context};
+use crate::inbox::Post;
 use crate::park;
 use crate::stack::{Stack, StackPool, overflow};
 use crate::sync::wait::touch;
@@ -55,7 +56,7 @@ use crate::task::cell::{TaskCell, Waker};
 use crate::task::coroutine::TaskCoroutine;
 use crate::task::slot::Packet;
 use crate::task::spawn;
-use crate::task::state::{ParkRef, Switch, TaskState, Teardown, WakeReason};
+use crate::task::state::{Switch, TaskState, Teardown, WakeReason};
 use crate::timer::Timers;
 
 /// Task switches between two non-blocking polls of the reactor, so that a
@@ -67,7 +68,7 @@ pub(crate) struct Scheduler {
     /// The runtime's state, installed as this thread's context.
     cx: Context,
     /// Reused buffer for draining the inbox.
-    posted: RefCell<Vec<ParkRef>>,
+    posted: RefCell<Vec<Post>>,
     /// Reused buffer for wakers found due while polling.
     due: RefCell<Vec<Waker>>,
     /// Every task was leaked (see [`Scheduler::leak_all`]): the stack pool
@@ -317,8 +318,13 @@ impl Scheduler {
         }
         let mut posted = self.posted.take();
         self.cx.inbox_ref().take(&mut posted);
-        for wake in posted.drain(..) {
-            park::wake_ref(&self.cx, wake, WakeReason::Ready);
+        for post in posted.drain(..) {
+            match post {
+                Post::Wake(at) => {
+                    park::wake_ref(&self.cx, at, WakeReason::Ready);
+                }
+                Post::Cancel { key, id } => park::cancel_ref(&self.cx, key, id),
+            }
         }
         self.posted.replace(posted);
     }

@@ -331,6 +331,16 @@ impl<T> Chan<T> {
         self.state.lock()
     }
 
+    /// Records that parties outside the runtime that makes the channel
+    /// will use it, before anyone does: a wait on it then counts as one
+    /// something outside can end (see `sync/wait/touch.rs`). For channels
+    /// the runtime makes to talk between its own workers.
+    pub(crate) fn share(&self) {
+        let state = self.lock();
+        state.senders_waiting.touched_by(None);
+        state.receivers_waiting.touched_by(None);
+    }
+
     /// The buffer's capacity; `None` if unbounded.
     pub(crate) fn capacity(&self) -> Option<usize> {
         self.capacity

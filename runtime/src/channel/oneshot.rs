@@ -45,6 +45,13 @@ pub struct OneshotReceiver<T> {
     receiver: Receiver<T>,
 }
 
+impl<T> OneshotReceiver<T> {
+    /// See `Chan::share`.
+    pub(crate) fn share(&self) {
+        self.receiver.share();
+    }
+}
+
 impl<T> OneshotSender<T> {
     /// Sends the message. Never waits.
     ///

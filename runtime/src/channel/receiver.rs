@@ -22,6 +22,11 @@ pub struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
+    /// See `Chan::share`.
+    pub(crate) fn share(&self) {
+        self.chan.share();
+    }
+
     pub(crate) fn new(chan: Arc<Chan<T>>) -> Receiver<T> {
         Receiver { chan }
     }

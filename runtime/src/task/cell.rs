@@ -112,8 +112,14 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
 impl<S> TaskCell<S> {
     /// A task that has not been given its coroutine yet.
     pub(crate) fn new(name: Option<Arc<str>>, slot: S) -> TaskCell<S> {
+        TaskCell::with_identity(Task::new(name), slot)
+    }
+
+    /// A task whose identity was made beforehand (a task spawned on another
+    /// worker, whose handle knew its id before it started).
+    pub(crate) fn with_identity(task: Task, slot: S) -> TaskCell<S> {
         TaskCell {
-            info: Running { task: Task::new(name), stack: Cell::new(StackBounds::EMPTY) },
+            info: Running { task, stack: Cell::new(StackBounds::EMPTY) },
             registry_key: Cell::new(usize::MAX),
             state: Cell::new(TaskState::Runnable),
             epoch: Cell::new(0),

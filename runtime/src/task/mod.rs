@@ -13,6 +13,7 @@
 pub(crate) mod cancel_state;
 pub(crate) mod cell;
 pub(crate) mod coroutine;
+mod distributed;
 pub(crate) mod error;
 mod group;
 pub(crate) mod id;
@@ -23,6 +24,7 @@ pub(crate) mod state;
 pub(crate) mod teardown;
 pub(crate) mod visits;
 
+pub use distributed::{DistributedHandle, spawn_distributed};
 pub use error::JoinError;
 pub use group::TaskGroup;
 pub use id::{Task, TaskId};

@@ -123,6 +123,76 @@ impl Builder {
             ))
         })
     }
+
+    /// Spawns the coroutine on any worker of the current runtime (see
+    /// [`green::Builder::workers`](crate::Builder::workers)), where it then
+    /// stays: `f` and its result cross threads, which is why they must be
+    /// `Send`. Until it starts, an idle worker may take it over from the
+    /// worker that spawned it. In a runtime of one worker it runs on that
+    /// one, as [`Builder::spawn`] would.
+    ///
+    /// The handle is `Send`: join, cancel or drop it from any worker.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime. (A stack that cannot be had is found when the
+    /// task starts, on its worker: the error is printed there, and the
+    /// join reports the task cancelled.)
+    ///
+    /// ```
+    /// let ids = green::Builder::new().workers(2).run(|| {
+    ///     let handles: Vec<_> = (0..4)
+    ///         .map(|i| green::task::Builder::new().name(format!("job-{i}")).spawn_distributed(move || i * 2))
+    ///         .collect::<Result<_, _>>()
+    ///         .expect("inside a runtime");
+    ///     handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+    /// });
+    /// assert_eq!(ids, 12);
+    /// ```
+    pub fn spawn_distributed<F, T>(self, f: F) -> io::Result<super::distributed::DistributedHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        super::distributed::place(self.name, self.stack_size, f)
+    }
+}
+
+/// A local spawn of `f` as the task `task` (an identity made beforehand),
+/// on the calling runtime: what a worker does with a task it takes from a
+/// queue. Returns the task's handle and where another thread can reach it.
+pub(crate) fn spawn_as<F, T>(
+    task: Task,
+    stack_size: Option<usize>,
+    f: F,
+) -> Option<io::Result<(JoinHandle<T>, TaskAddress)>>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Context::with(|cx| {
+        let cell = Rc::new(TaskCell::with_identity(task, Spawned::new(f)));
+        let size = stack_size.unwrap_or_else(|| cx.default_stack_size());
+        cx.spawn(cell.clone(), size)?;
+        let address = TaskAddress {
+            inbox: cx.inbox_ref().clone(),
+            key: cell.registry_key.get(),
+            id: cell.id().as_u64(),
+        };
+        Ok((JoinHandle::new(cell), address))
+    })
+}
+
+/// Where a task lives, for a thread that wants to cancel it: its runtime's
+/// inbox, its registry key, its id.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskAddress {
+    /// The inbox of the task's runtime.
+    pub(crate) inbox: Arc<crate::inbox::Inbox>,
+    /// The task's key in that runtime's registry.
+    pub(crate) key: usize,
+    /// The task's id.
+    pub(crate) id: u64,
 }
 
 /// The body every coroutine runs: records its yielder, runs `f` behind a

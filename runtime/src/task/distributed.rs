@@ -1,0 +1,209 @@
+//! Distributed spawns: a `Send` closure placed on any worker of the
+//! runtime, and the `Send` handle that joins or cancels it from anywhere.
+//!
+//! The closure crosses threads only before it starts (`workers.rs`); the
+//! worker that takes it spawns it as a local task, which never moves. Its
+//! result comes back through a one-shot channel, and a cancellation goes to
+//! its worker's inbox.
+
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::error::JoinError;
+use super::id::{Task, TaskId};
+use super::spawn::{TaskAddress, spawn_as};
+use super::teardown;
+use crate::channel::{OneshotReceiver, OneshotSender, RecvError, oneshot};
+use crate::context::Context;
+use crate::park;
+use crate::workers::{self, Job};
+
+/// What a distributed task and its handle share.
+#[derive(Debug)]
+struct Remote {
+    /// The task's identity, made at spawn so that the handle knows it
+    /// before the task starts.
+    task: Task,
+    /// Where the task runs, once it has started; `cancelled` is read and
+    /// written under this lock too, so that a cancellation racing the start
+    /// is never lost.
+    address: Mutex<Option<TaskAddress>>,
+    /// `cancel` was called: a task that has not started never will.
+    cancelled: AtomicBool,
+}
+
+impl Remote {
+    /// Asks the task to stop: marks it cancelled and, if it has started,
+    /// cancels it on its worker (directly on the caller's own runtime,
+    /// through the inbox on another).
+    fn cancel(&self) {
+        let address = self.address.lock().unwrap_or_else(PoisonError::into_inner);
+        self.cancelled.store(true, Ordering::Release);
+        if let Some(address) = address.as_ref() {
+            cancel_at(address);
+        }
+    }
+}
+
+/// Cancels the started task at `address`.
+fn cancel_at(address: &TaskAddress) {
+    let here = Context::with(|cx| {
+        (cx.id() == address.inbox.runtime()).then(|| park::cancel_ref(cx, address.key, address.id))
+    });
+    if here.flatten().is_none() {
+        address.inbox.post_cancel(address.key, address.id);
+    }
+}
+
+/// A handle to a task started with [`spawn_distributed`]: `Send`, so any
+/// worker (or thread) can join it, cancel it or drop it.
+///
+/// Dropping it detaches the task: it runs on, and its result is dropped
+/// inside it when it finishes.
+#[derive(Debug)]
+pub struct DistributedHandle<T> {
+    /// Where the result arrives.
+    result: OneshotReceiver<Result<T, JoinError>>,
+    /// Shared with the task.
+    remote: Arc<Remote>,
+}
+
+impl<T> DistributedHandle<T> {
+    /// Waits for the task to finish and returns its result, parking the
+    /// calling coroutine (or blocking the calling thread).
+    ///
+    /// # Errors
+    ///
+    /// As [`JoinHandle::join`](crate::JoinHandle::join): the task panicked
+    /// ([`JoinError::is_panic`]), was cancelled before it finished
+    /// ([`JoinError::is_cancelled`]), or the caller was cancelled while it
+    /// waited ([`JoinError::is_interrupted`]).
+    pub fn join(self) -> Result<T, JoinError> {
+        match self.result.recv() {
+            Ok(result) => result,
+            Err(RecvError::Disconnected) => Err(JoinError::cancelled(&self.remote.task)),
+            Err(RecvError::Cancelled) => Err(JoinError::interrupted(&self.remote.task)),
+        }
+    }
+
+    /// Asks the task to stop, as [`JoinHandle::cancel`](crate::JoinHandle::cancel)
+    /// does, from any worker or thread: a task that has not started never
+    /// runs; a started one gets a cancellation at its current or next
+    /// blocking call.
+    pub fn cancel(&self) {
+        self.remote.cancel();
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.remote.task.id()
+    }
+
+    /// The task's identity.
+    pub fn task(&self) -> Task {
+        self.remote.task.clone()
+    }
+}
+
+/// Spawns `f` on any worker of the current runtime; see
+/// [`Builder::spawn_distributed`](crate::task::Builder::spawn_distributed).
+///
+/// # Panics
+///
+/// Outside a runtime.
+pub fn spawn_distributed<F, T>(f: F) -> DistributedHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match super::Builder::new().spawn_distributed(f) {
+        Ok(handle) => handle,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// Places `f` as a task named `name` with stacks of `stack_size` on a
+/// worker of the current runtime.
+pub(crate) fn place<F, T>(
+    name: Option<Arc<str>>,
+    stack_size: Option<usize>,
+    f: F,
+) -> io::Result<DistributedHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if Context::with(|_| ()).is_none() {
+        return Err(io::Error::other(
+            "green::spawn_distributed called outside a green runtime: start one with green::run(|| ...) \
+             or green::Builder::new().workers(n).run(|| ...) and spawn from inside it",
+        ));
+    }
+    let remote = Arc::new(Remote {
+        task: Task::new(name),
+        address: Mutex::new(None),
+        cancelled: AtomicBool::new(false),
+    });
+    let (sender, result) = oneshot();
+    // The result comes from whichever worker runs the task.
+    result.share();
+    let job_remote = remote.clone();
+    let job: Job = Box::new(move || start(&job_remote, stack_size, f, sender));
+    match workers::seat() {
+        Some((group, me)) => {
+            if let Err(job) = group.push(Some(me), job) {
+                // The runtime is stopping: the task never starts, and a join
+                // reports it cancelled.
+                drop(job);
+            }
+        }
+        // A runtime of one worker: start it here.
+        None => job(),
+    }
+    Ok(DistributedHandle { result, remote })
+}
+
+/// Starts a distributed task on the calling worker: what its job does.
+fn start<F, T>(
+    remote: &Arc<Remote>,
+    stack_size: Option<usize>,
+    f: F,
+    sender: OneshotSender<Result<T, JoinError>>,
+) where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if remote.cancelled.load(Ordering::Acquire) {
+        return; // never started: `f` and `sender` are dropped here
+    }
+    let body_remote = remote.clone();
+    let body = move || {
+        let result = match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => Ok(value),
+            // Torn down at shutdown: let the unwind go on.
+            Err(payload) if teardown::is_teardown(&*payload) => panic::resume_unwind(payload),
+            Err(payload) => Err(JoinError::panicked(payload, &body_remote.task)),
+        };
+        // A handle dropped meanwhile: the result is dropped here, inside
+        // the task.
+        let _ = sender.send(result);
+    };
+    match spawn_as(remote.task.clone(), stack_size, body) {
+        Some(Ok((handle, address))) => {
+            drop(handle); // detached: the result travels through `sender`
+            let mut slot = remote.address.lock().unwrap_or_else(PoisonError::into_inner);
+            if remote.cancelled.load(Ordering::Acquire) {
+                cancel_at(&address);
+            }
+            *slot = Some(address);
+        }
+        Some(Err(err)) => eprintln!(
+            "green: distributed task '{}' (id {}) could not start: {err}; its join reports it cancelled",
+            remote.task.display_name(),
+            remote.task.id()
+        ),
+        None => unreachable!("a job runs on a worker, inside its runtime"),
+    }
+}

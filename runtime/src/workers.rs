@@ -1,0 +1,228 @@
+//! Workers: one runtime per OS thread, sharing the tasks that have not
+//! started yet.
+//!
+//! A runtime built with `Builder::workers(n)` is `n` runtimes, each on its
+//! own thread with its own scheduler, reactor, timers and stacks; the
+//! calling thread is worker 0 and runs `main`. What crosses between them is
+//! only work that has not started: a distributed spawn (`F: Send`) becomes
+//! a [`Job`] in a worker's queue, and whichever worker takes it spawns it
+//! there as a local task, which then never moves (DESIGN.md, "Every
+//! core"). Wake-ups of started tasks cross through the inbox as before.
+//!
+//! Each worker runs a *service* coroutine that takes jobs: from its own
+//! queue first, then, when that is empty, from the other workers' queues
+//! (stealing), and only then parks on its own queue. A spawn goes to the
+//! spawning worker's own queue and, if some worker is parked idle, sends
+//! that one worker a nudge to come and steal: one worker is woken per
+//! spawn at most, never all of them.
+//!
+//! The queues are `green` channels (unbounded, many senders, many
+//! receivers): a worker parked on its queue is woken through its inbox
+//! like any coroutine waiting on a channel, and an idle worker sits in
+//! `epoll_wait`, using no CPU.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::channel::{self, Receiver, Sender, TryRecvError};
+
+/// The most workers a runtime may have.
+pub(crate) const MAX_WORKERS: usize = 1024;
+
+/// A task that has not started: a `Send` closure that spawns it locally on
+/// the worker that runs the job.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// What a worker's queue carries.
+enum Message {
+    /// A task to start.
+    Run(Job),
+    /// A nudge to an idle worker: work may wait in another queue.
+    Steal,
+    /// The group stops: the worker's service loop ends.
+    Stop,
+}
+
+/// The workers of one runtime.
+pub(crate) struct Group {
+    /// Each worker's queue of unstarted tasks.
+    senders: Vec<Sender<Message>>,
+    /// The same queues' receiving ends: a worker takes from its own, and
+    /// steals from the others'.
+    receivers: Vec<Receiver<Message>>,
+    /// Workers parked on their empty queues, the most recent last.
+    idle: Mutex<Vec<usize>>,
+    /// `main` has returned: jobs still queued are dropped, not started.
+    stopping: AtomicBool,
+    /// Where a spawn from outside any worker goes next (round robin).
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group").field("workers", &self.senders.len()).finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// The group this thread is a worker of, and its index in it.
+    static SEAT: RefCell<Option<(Arc<Group>, usize)>> = const { RefCell::new(None) };
+}
+
+impl Group {
+    /// A group of `workers` queues, none taken yet.
+    pub(crate) fn new(workers: usize) -> Group {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|_| {
+                let (sender, receiver) = channel::unbounded();
+                // Other workers use every queue: a worker parked on its own
+                // is waiting for something from outside its runtime.
+                receiver.share();
+                (sender, receiver)
+            })
+            .unzip();
+        Group {
+            senders,
+            receivers,
+            idle: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many workers the group has.
+    pub(crate) fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Makes this thread worker `me` of `group` for as long as the returned
+    /// guard lives.
+    pub(crate) fn sit(group: &Arc<Group>, me: usize) -> Seat {
+        SEAT.with(|seat| *seat.borrow_mut() = Some((group.clone(), me)));
+        Seat(())
+    }
+
+    /// Queues `job` on the calling worker's own queue (on worker 0's, round
+    /// robin, from a thread that is no worker of this group), and nudges
+    /// one idle worker to come and steal it. Returns the job if the group
+    /// is stopping.
+    pub(crate) fn push(&self, me: Option<usize>, job: Job) -> Result<(), Job> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(job);
+        }
+        let target = me.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % self.len());
+        if let Err(err) = self.senders[target].send(Message::Run(job)) {
+            return match err.into_inner() {
+                Message::Run(job) => Err(job),
+                Message::Steal | Message::Stop => Ok(()),
+            };
+        }
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        if let Some(worker) = idle.filter(|&worker| worker != target) {
+            // The nudge may find the worker awake already: it then steals,
+            // finds nothing or something, and parks again; nothing is lost.
+            let _ = self.senders[worker].send(Message::Steal);
+        }
+        Ok(())
+    }
+
+    /// The service loop of worker `me`: starts queued jobs, steals when its
+    /// queue is empty, parks when every queue is. Returns when the group
+    /// stops (or the worker is torn down while it waits).
+    pub(crate) fn serve(&self, me: usize) {
+        let own = &self.receivers[me];
+        loop {
+            let message = match own.try_recv() {
+                Ok(message) => message,
+                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => match self.steal(me) {
+                    Some(job) => Message::Run(job),
+                    None => {
+                        self.set_idle(me, true);
+                        // Work pushed elsewhere between the steal and the
+                        // idle mark found no idle worker to nudge: look once
+                        // more before parking.
+                        let message = match self.steal(me) {
+                            Some(job) => Ok(Message::Run(job)),
+                            None => own.recv(),
+                        };
+                        self.set_idle(me, false);
+                        match message {
+                            Ok(message) => message,
+                            // This worker is being torn down.
+                            Err(_) => return,
+                        }
+                    }
+                },
+            };
+            match message {
+                Message::Run(job) if self.stopping.load(Ordering::Acquire) => drop(job),
+                Message::Run(job) => {
+                    job();
+                    // The task just spawned, and every other runnable one,
+                    // run before this worker takes another job: the rest
+                    // stay queued, where idle workers can take them.
+                    crate::time::yield_now();
+                }
+                Message::Steal => {}
+                Message::Stop => return,
+            }
+        }
+    }
+
+    /// Takes a job from another worker's queue, if any has one.
+    fn steal(&self, me: usize) -> Option<Job> {
+        let n = self.len();
+        (1..n).map(|offset| (me + offset) % n).find_map(|other| {
+            loop {
+                match self.receivers[other].try_recv() {
+                    Ok(Message::Run(job)) => break Some(job),
+                    // A nudge meant for that worker: it will look anyway.
+                    Ok(Message::Steal) => continue,
+                    // That worker's stop: put it back for it.
+                    Ok(Message::Stop) => {
+                        let _ = self.senders[other].send(Message::Stop);
+                        break None;
+                    }
+                    Err(_) => break None,
+                }
+            }
+        })
+    }
+
+    /// Marks worker `me` idle (parked on its empty queue) or busy.
+    fn set_idle(&self, me: usize, idle: bool) {
+        let mut list = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        list.retain(|&worker| worker != me);
+        if idle {
+            list.push(me);
+        }
+    }
+
+    /// Stops the group once `main` has returned: no job starts any more, and
+    /// every worker's service loop ends.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        for sender in &self.senders {
+            // Jobs queued before it are dropped unstarted by the worker
+            // that takes them (see `serve`).
+            let _ = sender.send(Message::Stop);
+        }
+    }
+}
+
+/// The calling thread's seat: its group and its index, if it is a worker.
+pub(crate) fn seat() -> Option<(Arc<Group>, usize)> {
+    SEAT.with(|seat| seat.borrow().clone())
+}
+
+/// A thread's place in a group; leaving it when dropped.
+#[derive(Debug)]
+pub(crate) struct Seat(());
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        SEAT.with(|seat| seat.borrow_mut().take());
+    }
+}
