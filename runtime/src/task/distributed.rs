@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::error::JoinError;
 use super::id::{Task, TaskId};
-use super::spawn::{TaskAddress, spawn_as};
+use super::spawn::{Builder, TaskAddress, spawn_as};
 use super::teardown;
 use crate::channel::{OneshotReceiver, OneshotSender, RecvError, oneshot};
 use crate::context::Context;
@@ -107,8 +107,60 @@ impl<T> DistributedHandle<T> {
     }
 }
 
+impl Builder {
+    /// Spawns the coroutine on any worker of the current runtime (see
+    /// [`green::Builder::workers`](crate::Builder::workers)), where it then
+    /// stays: `f` and its result cross threads, which is why they must be
+    /// `Send`. Until it starts, an idle worker may take it over from the
+    /// worker that spawned it. In a runtime of one worker it runs on that
+    /// one, as [`Builder::spawn`] would.
+    ///
+    /// The handle is `Send`: join, cancel or drop it from any worker.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime. (A stack that cannot be had is found when the
+    /// task starts, on its worker: the error is printed there, and the
+    /// join reports the task cancelled.)
+    ///
+    /// ```
+    /// let ids = green::Builder::new().workers(2).run(|| {
+    ///     let handles: Vec<_> = (0..4)
+    ///         .map(|i| green::task::Builder::new().name(format!("job-{i}")).spawn_distributed(move || i * 2))
+    ///         .collect::<Result<_, _>>()
+    ///         .expect("inside a runtime");
+    ///     handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+    /// });
+    /// assert_eq!(ids, 12);
+    /// ```
+    pub fn spawn_distributed<F, T>(self, f: F) -> io::Result<DistributedHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        place(self.name, self.stack_size, f)
+    }
+}
+
 /// Spawns `f` on any worker of the current runtime; see
 /// [`Builder::spawn_distributed`](crate::task::Builder::spawn_distributed).
+///
+/// `f` crosses threads before it starts, so it must be `Send`; a closure
+/// holding an `Rc` goes through the local [`spawn`](crate::spawn) instead:
+///
+/// ```compile_fail
+/// green::Builder::new().workers(2).run(|| {
+///     let local = std::rc::Rc::new(1);
+///     green::spawn_distributed(move || *local + 1).join()
+/// });
+/// ```
+///
+/// The handle is `Send`, unlike a [`JoinHandle`](crate::JoinHandle):
+///
+/// ```
+/// fn send<T: Send>(_: T) {}
+/// green::Builder::new().workers(2).run(|| send(green::spawn_distributed(|| 1)));
+/// ```
 ///
 /// # Panics
 ///
@@ -118,7 +170,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    match super::Builder::new().spawn_distributed(f) {
+    match Builder::new().spawn_distributed(f) {
         Ok(handle) => handle,
         Err(err) => panic!("{err}"),
     }
@@ -126,11 +178,7 @@ where
 
 /// Places `f` as a task named `name` with stacks of `stack_size` on a
 /// worker of the current runtime.
-pub(crate) fn place<F, T>(
-    name: Option<Arc<str>>,
-    stack_size: Option<usize>,
-    f: F,
-) -> io::Result<DistributedHandle<T>>
+fn place<F, T>(name: Option<Arc<str>>, stack_size: Option<usize>, f: F) -> io::Result<DistributedHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,

@@ -67,9 +67,9 @@ where
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
     /// Name reported by [`current`], in join errors and overflow reports.
-    name: Option<Arc<str>>,
+    pub(super) name: Option<Arc<str>>,
     /// Usable stack size in bytes; the runtime's default when unset.
-    stack_size: Option<usize>,
+    pub(super) stack_size: Option<usize>,
 }
 
 impl Builder {
@@ -122,39 +122,6 @@ impl Builder {
                  and spawn from inside it",
             ))
         })
-    }
-
-    /// Spawns the coroutine on any worker of the current runtime (see
-    /// [`green::Builder::workers`](crate::Builder::workers)), where it then
-    /// stays: `f` and its result cross threads, which is why they must be
-    /// `Send`. Until it starts, an idle worker may take it over from the
-    /// worker that spawned it. In a runtime of one worker it runs on that
-    /// one, as [`Builder::spawn`] would.
-    ///
-    /// The handle is `Send`: join, cancel or drop it from any worker.
-    ///
-    /// # Errors
-    ///
-    /// Outside a runtime. (A stack that cannot be had is found when the
-    /// task starts, on its worker: the error is printed there, and the
-    /// join reports the task cancelled.)
-    ///
-    /// ```
-    /// let ids = green::Builder::new().workers(2).run(|| {
-    ///     let handles: Vec<_> = (0..4)
-    ///         .map(|i| green::task::Builder::new().name(format!("job-{i}")).spawn_distributed(move || i * 2))
-    ///         .collect::<Result<_, _>>()
-    ///         .expect("inside a runtime");
-    ///     handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
-    /// });
-    /// assert_eq!(ids, 12);
-    /// ```
-    pub fn spawn_distributed<F, T>(self, f: F) -> io::Result<super::distributed::DistributedHandle<T>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        super::distributed::place(self.name, self.stack_size, f)
     }
 }
 

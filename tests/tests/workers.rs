@@ -1,0 +1,294 @@
+//! A runtime of several workers: distributed tasks spread over threads,
+//! never move once started, can be joined and cancelled from any worker,
+//! lose nothing and run nothing twice when a cancellation races a steal,
+//! and everything stops when `main` returns.
+
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use green_tests::panic_text_of;
+
+#[test]
+fn zero_or_too_many_workers_is_a_clear_error_before_anything_starts() {
+    for n in [0, green::Builder::MAX_WORKERS + 1, usize::MAX] {
+        let started = AtomicBool::new(false);
+        let message = panic_text_of("an invalid worker count panics", || {
+            green::Builder::new().workers(n).run(|| started.store(true, Ordering::SeqCst))
+        });
+        assert!(message.contains("between 1 and"), "{message}");
+        assert!(message.contains(&n.to_string()), "the message names the value: {message}");
+        assert!(!started.load(Ordering::SeqCst), "nothing ran");
+    }
+}
+
+#[test]
+fn distributed_tasks_run_on_more_than_one_thread() {
+    let threads = green::Builder::new().workers(2).run(|| {
+        let handles: Vec<_> = (0..64)
+            .map(|_| {
+                green::spawn_distributed(|| {
+                    // Blocks its worker's thread: the other worker must take
+                    // the queued tasks for them to finish in parallel.
+                    thread::sleep(Duration::from_millis(2));
+                    thread::current().id()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("the task finished")).collect::<HashSet<ThreadId>>()
+    });
+    assert_eq!(threads.len(), 2, "both workers ran tasks");
+}
+
+#[test]
+fn a_started_coroutine_never_changes_thread_across_a_thousand_parks() {
+    let moved = green::Builder::new().workers(2).run(|| {
+        let handles: Vec<_> = (0..32)
+            .map(|i| {
+                green::spawn_distributed(move || {
+                    let home = thread::current().id();
+                    let mut moved = 0;
+                    for round in 0..1_000u32 {
+                        // Parks (a timer), yields, and sometimes blocks the
+                        // thread, so that the other worker keeps stealing.
+                        if round % 3 == 0 {
+                            green::sleep(Duration::from_micros(10)).expect("not cancelled");
+                        } else {
+                            green::yield_now();
+                        }
+                        if round % 200 == i {
+                            thread::sleep(Duration::from_micros(200));
+                        }
+                        if thread::current().id() != home {
+                            moved += 1;
+                        }
+                    }
+                    moved
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("the task finished")).sum::<u32>()
+    });
+    assert_eq!(moved, 0, "a started coroutine was resumed on another thread");
+}
+
+#[test]
+fn a_handle_is_joined_from_another_worker() {
+    let value = green::Builder::new().workers(2).run(|| {
+        let first = green::spawn_distributed(|| {
+            green::sleep(Duration::from_millis(5)).expect("not cancelled");
+            21
+        });
+        // The handle moves into another distributed task, maybe on the
+        // other worker, which joins it there.
+        let second = green::spawn_distributed(move || first.join().expect("the first finished") * 2);
+        second.join().expect("the second finished")
+    });
+    assert_eq!(value, 42);
+}
+
+#[test]
+fn a_cancelled_distributed_task_stops_at_its_blocking_call() {
+    green::Builder::new().workers(2).run(|| {
+        let sleeper = green::spawn_distributed(|| green::sleep(Duration::from_secs(3600)));
+        // Let it start (on either worker) and park.
+        green::sleep(Duration::from_millis(10)).expect("not cancelled");
+        sleeper.cancel();
+        let outcome = sleeper.join().expect("the task finished");
+        assert_eq!(outcome, Err(green::Cancelled), "the sleep reported the cancellation");
+    });
+}
+
+#[test]
+fn cancels_racing_starts_and_steals_lose_nothing_and_run_nothing_twice() {
+    const TASKS: usize = 2_000;
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (finished, cancelled) = green::Builder::new().workers(2).run(|| {
+        let handles: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let ran = ran.clone();
+                let once = AtomicBool::new(false);
+                let handle = green::spawn_distributed(move || {
+                    assert!(!once.swap(true, Ordering::SeqCst), "a task ran twice");
+                    ran.fetch_add(1, Ordering::SeqCst);
+                });
+                // Races the task's start, on this worker or a stealing one.
+                handle.cancel();
+                handle
+            })
+            .collect();
+        let mut finished = 0;
+        let mut cancelled = 0;
+        for handle in handles {
+            match handle.join() {
+                Ok(()) => finished += 1,
+                Err(err) if err.is_cancelled() => cancelled += 1,
+                Err(err) => panic!("unexpected: {err}"),
+            }
+        }
+        (finished, cancelled)
+    });
+    assert_eq!(finished + cancelled, TASKS, "every task is accounted for");
+    assert_eq!(ran.load(Ordering::SeqCst), finished, "a task ran exactly when its join says it finished");
+}
+
+#[test]
+fn queued_tasks_of_a_stuck_worker_are_taken_by_the_other() {
+    let done = green::Builder::new().workers(2).run(|| {
+        let done = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..10)
+            .map(|_| {
+                let done = done.clone();
+                green::spawn_distributed(move || {
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        // Worker 0 (this thread) never parks from here until all are done:
+        // only worker 1 can run them.
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while done.load(Ordering::SeqCst) < 10 && Instant::now() < give_up {
+            std::hint::spin_loop();
+        }
+        let done = done.load(Ordering::SeqCst);
+        drop(handles);
+        done
+    });
+    assert_eq!(done, 10, "the other worker ran the stuck worker's queued tasks");
+}
+
+#[test]
+fn main_returning_stops_every_worker_and_tears_its_coroutines_down() {
+    struct Flag(Arc<AtomicUsize>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    green::Builder::new().workers(3).run(|| {
+        for i in 0..30 {
+            let flag = Flag(dropped.clone());
+            let started = started.clone();
+            // Detached: busy and parked tasks on every worker.
+            drop(green::spawn_distributed(move || {
+                let _flag = flag;
+                started.fetch_add(1, Ordering::SeqCst);
+                loop {
+                    if i % 2 == 0 {
+                        green::yield_now();
+                    } else if green::sleep(Duration::from_millis(1)).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        green::sleep(Duration::from_millis(20)).expect("not cancelled");
+    });
+    // `run` returned: every task either never started or was torn down.
+    assert_eq!(dropped.load(Ordering::SeqCst), 30, "every closure was dropped, started or not");
+    assert!(started.load(Ordering::SeqCst) > 0);
+}
+
+#[test]
+fn a_panic_in_main_still_stops_the_workers() {
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        green::Builder::new().workers(2).run(|| {
+            drop(green::spawn_distributed(|| green::sleep(Duration::from_secs(3600))));
+            panic!("main gives up");
+        })
+    }));
+    let payload = result.expect_err("main's panic comes out of run");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"main gives up"));
+}
+
+#[test]
+fn a_panicking_distributed_task_is_an_error_at_its_join() {
+    let err = green::Builder::new().workers(2).run(|| {
+        green::task::Builder::new()
+            .name("doomed")
+            .spawn_distributed(|| panic!("boom"))
+            .expect("inside a runtime")
+            .join()
+            .expect_err("it panicked")
+    });
+    assert!(err.is_panic());
+    assert_eq!(err.panic_message(), Some("boom"));
+    assert_eq!(err.name(), Some("doomed"));
+}
+
+#[test]
+fn distributed_spawns_work_in_a_runtime_of_one_worker() {
+    let sum = green::run(|| {
+        let handles: Vec<_> = (0..100u64).map(|i| green::spawn_distributed(move || i)).collect();
+        handles.into_iter().map(|h| h.join().expect("finished")).sum::<u64>()
+    });
+    assert_eq!(sum, 4950);
+}
+
+#[test]
+fn spawning_distributed_outside_a_runtime_is_an_error() {
+    let err = green::task::Builder::new().spawn_distributed(|| ()).expect_err("no runtime");
+    assert!(err.to_string().contains("outside a green runtime"), "{err}");
+}
+
+#[test]
+fn an_idle_runtime_of_several_workers_uses_almost_no_cpu() {
+    const NAP: Duration = Duration::from_millis(300);
+    let used = green::Builder::new().workers(3).run(|| {
+        green::sleep(Duration::from_millis(20)).expect("not cancelled");
+        let before = worker_cpu_time();
+        green::sleep(NAP).expect("not cancelled");
+        worker_cpu_time() - before
+    });
+    assert!(used < Duration::from_millis(50), "the idle workers used {used:?} of CPU in {NAP:?}");
+}
+
+/// CPU time of this process's worker threads (named `green-worker-N`), from
+/// `/proc/self/task`.
+fn worker_cpu_time() -> Duration {
+    let ticks_per_second = 100; // USER_HZ on Linux
+    let mut ticks = 0u64;
+    for entry in std::fs::read_dir("/proc/self/task").expect("the process's threads") {
+        let dir = entry.expect("a thread").path();
+        let Ok(name) = std::fs::read_to_string(dir.join("comm")) else { continue };
+        if !name.starts_with("green-worker-") {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
+        // utime and stime are fields 14 and 15; the name (field 2) may hold
+        // spaces, so count from its closing parenthesis.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        ticks += field(14) + field(15);
+    }
+    Duration::from_millis(ticks * 1000 / ticks_per_second)
+}
+
+#[test]
+fn a_lock_held_across_a_sleep_on_another_worker_is_waited_for_not_reported_as_a_deadlock() {
+    // The holder took the lock on its fast path (which records nothing)
+    // and sleeps on worker 1 for longer than the stall grace, while main on
+    // worker 0 waits for the lock with nothing else to do.
+    let value = green::Builder::new().workers(2).run(|| {
+        let lock = Arc::new(green::sync::Mutex::new(0));
+        let (locked, is_locked) = green::channel::oneshot();
+        let holder_lock = lock.clone();
+        let holder = green::spawn_distributed(move || {
+            let mut guard = holder_lock.lock().expect("free");
+            let _ = locked.send(());
+            green::sleep(Duration::from_millis(1_500)).expect("not cancelled");
+            *guard = 7;
+        });
+        is_locked.recv().expect("the holder took the lock");
+        let value = *lock.lock().expect("handed over once the holder is done");
+        holder.join().expect("the holder finished");
+        value
+    });
+    assert_eq!(value, 7);
+}
