@@ -37,10 +37,10 @@
 //!   in `green` or calls [`yield_now`]; a loop that computes for a second
 //!   delays every other coroutine by a second. Call [`yield_now`] every few
 //!   milliseconds of work, or move the work to a thread.
-//! * **One runtime uses one core.** For more, run one runtime per thread
-//!   ([`run`] on each); channels and locks work between them. A coroutine
-//!   never moves to another thread, which is why [`spawn`] needs no
-//!   `Send`.
+//! * **One worker uses one core.** [`run`] is one worker;
+//!   [`Builder::workers`] runs more, and [`spawn_distributed`] places a
+//!   `Send` closure on any of them. A coroutine never moves to another
+//!   thread once started, which is why [`spawn`] needs no `Send`.
 //! * **Cancellation is an error, not a kill**: a cancelled coroutine's
 //!   blocking calls fail (level-triggered) until it returns; it stops only
 //!   where it checks them. At shutdown the coroutines still alive are
