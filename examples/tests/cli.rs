@@ -444,3 +444,28 @@ fn crawler_under_heavy_load_prints_counts_not_a_line_per_url() -> io::Result<()>
     assert!(lines.iter().any(|line| line.starts_with("server side: ")), "{stdout}");
     Ok(())
 }
+
+#[test]
+fn echo_serves_on_several_workers_in_both_shapes() -> io::Result<()> {
+    for shape in
+        [&["--workers", "2"][..], &["--workers", "2", "--reuseport"], &["--workers", "3", "--reuseport"]]
+    {
+        let mut args = vec!["--port", "0", "--exit-after", "6", "--quiet"];
+        args.extend_from_slice(shape);
+        let (server, addr) = Running::server("echo", &args)?;
+        for i in 0..6 {
+            echo_once(addr, format!("hello {i}\n").as_bytes())?;
+        }
+        let output = server.finish()?;
+        let stderr = text(&output.stderr);
+        assert_success("echo", output.status, &stderr);
+        assert_eq!(stderr, "", "{shape:?}");
+        let stdout = text(&output.stdout);
+        assert_eq!(stdout, "echo: served 6 connections, exiting\n", "{shape:?}");
+    }
+    assert_eq!(
+        refused("echo", &["--workers", "0"])?,
+        "echo: --workers must be a whole number from 1 to 256 (got '0')"
+    );
+    Ok(())
+}

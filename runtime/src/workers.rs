@@ -36,8 +36,10 @@ pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// What a worker's queue carries.
 enum Message {
-    /// A task to start.
+    /// A task to start, by this worker or one that steals it.
     Run(Job),
+    /// A task to start on this worker only: a stealer puts it back.
+    Pinned(Job),
     /// A nudge to an idle worker: work may wait in another queue.
     Steal,
     /// The group stops: the worker's service loop ends.
@@ -114,7 +116,7 @@ impl Group {
         let target = me.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % self.len());
         if let Err(err) = self.senders[target].send(Message::Run(job)) {
             return match err.into_inner() {
-                Message::Run(job) => Err(job),
+                Message::Run(job) | Message::Pinned(job) => Err(job),
                 Message::Steal | Message::Stop => Ok(()),
             };
         }
@@ -125,6 +127,18 @@ impl Group {
             let _ = self.senders[worker].send(Message::Steal);
         }
         Ok(())
+    }
+
+    /// Queues `job` for worker `worker` only (no other worker steals it).
+    /// Returns the job if the group is stopping.
+    pub(crate) fn pin(&self, worker: usize, job: Job) -> Result<(), Job> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(job);
+        }
+        self.senders[worker].send(Message::Pinned(job)).map_err(|err| match err.into_inner() {
+            Message::Run(job) | Message::Pinned(job) => job,
+            Message::Steal | Message::Stop => unreachable!("a job was sent"),
+        })
     }
 
     /// The service loop of worker `me`: starts queued jobs, steals when its
@@ -157,8 +171,10 @@ impl Group {
                 },
             };
             match message {
-                Message::Run(job) if self.stopping.load(Ordering::Acquire) => drop(job),
-                Message::Run(job) => {
+                Message::Run(job) | Message::Pinned(job) if self.stopping.load(Ordering::Acquire) => {
+                    drop(job)
+                }
+                Message::Run(job) | Message::Pinned(job) => {
                     job();
                     // The task just spawned, and every other runnable one,
                     // run before this worker takes another job: the rest
@@ -180,9 +196,10 @@ impl Group {
                     Ok(Message::Run(job)) => break Some(job),
                     // A nudge meant for that worker: it will look anyway.
                     Ok(Message::Steal) => continue,
-                    // That worker's stop: put it back for it.
-                    Ok(Message::Stop) => {
-                        let _ = self.senders[other].send(Message::Stop);
+                    // That worker's own (its stop, or a job pinned to
+                    // it): put it back for it.
+                    Ok(message @ (Message::Stop | Message::Pinned(_))) => {
+                        let _ = self.senders[other].send(message);
                         break None;
                     }
                     Err(_) => break None,

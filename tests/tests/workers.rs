@@ -292,3 +292,90 @@ fn a_lock_held_across_a_sleep_on_another_worker_is_waited_for_not_reported_as_a_
     });
     assert_eq!(value, 7);
 }
+
+#[test]
+fn listeners_bound_with_reuse_port_share_one_port_and_the_connections() {
+    const CLIENTS: usize = 64;
+    let (per_listener, plain_bind) = green::run(|| {
+        let first = green::net::TcpListener::bind_reuse_port("127.0.0.1:0").expect("bind");
+        let addr = first.local_addr().expect("an address");
+        let second =
+            green::net::TcpListener::bind_reuse_port(addr).expect("a second listener on the same port");
+        let plain_bind = green::net::TcpListener::bind(addr).map(|_| ()).map_err(|err| err.kind());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acceptors: Vec<_> = [first, second]
+            .into_iter()
+            .map(|listener| {
+                let accepted = accepted.clone();
+                green::spawn(move || {
+                    let mut mine = 0;
+                    while let Ok((stream, _)) = listener.accept() {
+                        drop(stream);
+                        mine += 1;
+                        accepted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let clients = thread::spawn(move || {
+            for _ in 0..CLIENTS {
+                drop(std::net::TcpStream::connect(addr).expect("connect"));
+            }
+        });
+        while accepted.load(Ordering::SeqCst) < CLIENTS {
+            green::sleep(Duration::from_millis(1)).expect("not cancelled");
+        }
+        clients.join().expect("the clients");
+        for acceptor in &acceptors {
+            acceptor.cancel();
+        }
+        let per_listener: Vec<usize> = acceptors.into_iter().map(|a| a.join().expect("finished")).collect();
+        (per_listener, plain_bind)
+    });
+    assert_eq!(per_listener.iter().sum::<usize>(), CLIENTS);
+    assert!(per_listener.iter().all(|&n| n > 0), "the kernel spread the connections: {per_listener:?}");
+    assert_eq!(plain_bind, Err(std::io::ErrorKind::AddrInUse), "a listener without SO_REUSEPORT is refused");
+}
+
+#[test]
+fn a_task_pinned_to_a_worker_runs_there_even_while_that_worker_is_busy() {
+    let (main_thread, ran_on, others) = green::Builder::new().workers(3).run(|| {
+        let main_thread = thread::current().id();
+        let pinned = green::task::Builder::new()
+            .spawn_on_worker(0, || thread::current().id())
+            .expect("the runtime has a worker 0");
+        // Worker 0 stays busy for a while: the other two are idle and
+        // would steal an unpinned task.
+        let busy_until = Instant::now() + Duration::from_millis(30);
+        while Instant::now() < busy_until {
+            std::hint::spin_loop();
+        }
+        let ran_on = pinned.join().expect("finished");
+        let others: HashSet<ThreadId> = (1..3)
+            .map(|w| {
+                green::task::Builder::new()
+                    .spawn_on_worker(w, || thread::current().id())
+                    .expect("a worker")
+                    .join()
+                    .expect("finished")
+            })
+            .collect();
+        (main_thread, ran_on, others)
+    });
+    assert_eq!(ran_on, main_thread, "the pinned task ran on worker 0, not on a stealer");
+    assert_eq!(others.len(), 2);
+    assert!(!others.contains(&main_thread));
+}
+
+#[test]
+fn pinning_to_a_worker_that_does_not_exist_is_an_error() {
+    green::Builder::new().workers(2).run(|| {
+        assert_eq!(green::task::workers(), 2);
+        let err = green::task::Builder::new().spawn_on_worker(2, || ()).expect_err("no worker 2");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("no worker 2"), "{err}");
+    });
+    assert_eq!(green::run(green::task::workers), 1);
+    assert_eq!(green::task::workers(), 0, "outside a runtime");
+}

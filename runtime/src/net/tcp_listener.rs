@@ -73,13 +73,45 @@ impl TcpListener {
     /// The last address's error (address in use, permission denied, ...),
     /// or `InvalidInput` if `addr` resolves to nothing.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        addr::each_addr(addr, |addr| {
-            let fd = sys::new_socket(sys::domain_of(addr), libc::SOCK_STREAM)?;
-            sys::set_int_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-            sys::bind(fd.as_fd(), &RawAddr::from_inet(addr))?;
-            sys::listen(fd.as_fd(), -1)?;
-            Ok(TcpListener::from_socket(Socket::from_nonblocking(net::TcpListener::from(fd))))
-        })
+        addr::each_addr(addr, |addr| TcpListener::bind_one(addr, false))
+    }
+
+    /// Like [`bind`](TcpListener::bind), with `SO_REUSEPORT` set too: any
+    /// number of listeners of this process (of the same user) may bind the
+    /// same address, and the kernel spreads incoming connections over them.
+    /// That is the thread-per-core server: each worker of a runtime
+    /// ([`green::Builder::workers`](crate::Builder::workers)) binds its own
+    /// listener and accepts on it, so connections never cross workers.
+    /// (The other shape is one listener whose accept loop hands each
+    /// connection to [`spawn_distributed`](crate::spawn_distributed).)
+    ///
+    /// # Errors
+    ///
+    /// As `bind`; also `AddrInUse` if a listener without `SO_REUSEPORT`
+    /// (or of another user) holds the address.
+    ///
+    /// ```
+    /// green::run(|| -> std::io::Result<()> {
+    ///     let first = green::net::TcpListener::bind_reuse_port("127.0.0.1:0")?;
+    ///     let second = green::net::TcpListener::bind_reuse_port(first.local_addr()?)?;
+    ///     assert_eq!(first.local_addr()?, second.local_addr()?);
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
+    pub fn bind_reuse_port<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        addr::each_addr(addr, |addr| TcpListener::bind_one(addr, true))
+    }
+
+    /// Binds one address, with `SO_REUSEPORT` if `reuse_port`.
+    fn bind_one(addr: &SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+        let fd = sys::new_socket(sys::domain_of(addr), libc::SOCK_STREAM)?;
+        sys::set_int_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        if reuse_port {
+            sys::set_int_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        }
+        sys::bind(fd.as_fd(), &RawAddr::from_inet(addr))?;
+        sys::listen(fd.as_fd(), -1)?;
+        Ok(TcpListener::from_socket(Socket::from_nonblocking(net::TcpListener::from(fd))))
     }
 
     /// Accepts a new connection, parking until one arrives.

@@ -138,7 +138,57 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        place(self.name, self.stack_size, f)
+        place(self.name, self.stack_size, None, f)
+    }
+}
+
+impl Builder {
+    /// Spawns the coroutine on worker `worker` of the current runtime
+    /// (0 is the one that runs `main`), and nowhere else: no other worker
+    /// takes it over. For work that belongs to each worker, such as one
+    /// listener per worker bound with
+    /// [`TcpListener::bind_reuse_port`](crate::net::TcpListener::bind_reuse_port).
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime, or `InvalidInput` if the runtime has no worker
+    /// `worker` (see [`workers`](crate::task::workers)).
+    ///
+    /// ```
+    /// let threads = green::Builder::new().workers(2).run(|| {
+    ///     let on = |worker| {
+    ///         green::task::Builder::new()
+    ///             .spawn_on_worker(worker, || std::thread::current().id())
+    ///             .expect("the runtime has this worker")
+    ///     };
+    ///     let (first, second) = (on(0), on(1));
+    ///     (first.join().unwrap(), second.join().unwrap())
+    /// });
+    /// assert_ne!(threads.0, threads.1, "two workers, two threads");
+    /// ```
+    pub fn spawn_on_worker<F, T>(self, worker: usize, f: F) -> io::Result<DistributedHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let count = workers();
+        if worker >= count {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("green: no worker {worker}: this runtime has {count} (numbered from 0)"),
+            ));
+        }
+        place(self.name, self.stack_size, Some(worker), f)
+    }
+}
+
+/// How many workers the current runtime has: 1 for [`green::run`](crate::run),
+/// `n` for [`Builder::workers(n)`](crate::Builder::workers); 0 outside a
+/// runtime.
+pub fn workers() -> usize {
+    match workers::seat() {
+        Some((group, _)) => group.len(),
+        None => usize::from(Context::with(|_| ()).is_some()),
     }
 }
 
@@ -177,8 +227,14 @@ where
 }
 
 /// Places `f` as a task named `name` with stacks of `stack_size` on a
-/// worker of the current runtime.
-fn place<F, T>(name: Option<Arc<str>>, stack_size: Option<usize>, f: F) -> io::Result<DistributedHandle<T>>
+/// worker of the current runtime: `worker` if given, else the calling
+/// one's queue, where another may take it over.
+fn place<F, T>(
+    name: Option<Arc<str>>,
+    stack_size: Option<usize>,
+    worker: Option<usize>,
+    f: F,
+) -> io::Result<DistributedHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -201,7 +257,11 @@ where
     let job: Job = Box::new(move || start(&job_remote, stack_size, f, sender));
     match workers::seat() {
         Some((group, me)) => {
-            if let Err(job) = group.push(Some(me), job) {
+            let queued = match worker {
+                Some(worker) => group.pin(worker, job),
+                None => group.push(Some(me), job),
+            };
+            if let Err(job) = queued {
                 // The runtime is stopping: the task never starts, and a join
                 // reports it cancelled.
                 drop(job);
