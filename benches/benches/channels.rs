@@ -6,7 +6,7 @@
 //!
 //! | group | workload (one iteration) | what dominates |
 //! |---|---|---|
-//! | `channel_ping_pong` | two tasks bounce a number 1,000 round trips over two capacity-1 channels | a park and a wake-up per hand-off: every receive finds its channel empty |
+//! | `channel_ping_pong` | two tasks bounce a number 1,000 round trips over two capacity-1 channels | a park and a wake-up per hand-off: every receive finds its channel empty; in `green_2w` the two tasks are on two workers, so every wake-up crosses threads (`tokio_mt` places its two tasks itself) |
 //! | `channel_throughput_1p` | 1 producer sends 100,000 numbers through a capacity-1,024 channel to 1 consumer | the buffer operations; a wake-up each time the buffer fills or drains |
 //! | `channel_throughput_4p` | the same 100,000 numbers from 4 producers (25,000 each) | the same, with 4 senders contending for room |
 //!
@@ -40,7 +40,8 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use green_benches::{
-    current_thread_runtime, slow_variant, time_jobs_on_threads, time_rounds, time_rounds_async,
+    WORKERS, current_thread_runtime, multi_thread_runtime, slow_variant, time_jobs_on_threads, time_rounds,
+    time_rounds_async,
 };
 
 /// `channel_ping_pong`: round trips per iteration.
@@ -87,6 +88,71 @@ fn ping_pong(c: &mut Criterion) {
     group.bench_function("tokio", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
+                let round = || async {
+                    let (to_pong, mut from_ping) = tokio::sync::mpsc::channel::<u64>(1);
+                    let (to_ping, mut from_pong) = tokio::sync::mpsc::channel::<u64>(1);
+                    let ping = tokio::spawn(async move {
+                        let mut ball = 0;
+                        for _ in 0..ROUND_TRIPS {
+                            to_pong.send(ball).await.expect("pong is alive");
+                            ball = from_pong.recv().await.expect("pong answers");
+                        }
+                        black_box(ball);
+                    });
+                    let pong = tokio::spawn(async move {
+                        while let Some(ball) = from_ping.recv().await {
+                            to_ping.send(ball + 1).await.expect("ping is alive");
+                        }
+                    });
+                    let start = Instant::now();
+                    ping.await.expect("ping");
+                    pong.await.expect("pong");
+                    start.elapsed()
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
+
+    group.bench_function("green_2w", |b| {
+        b.iter_custom(|iters| {
+            green::Builder::new().workers(WORKERS).run(|| {
+                let round = || {
+                    let (to_pong, from_ping) = green::channel::bounded::<u64>(1);
+                    let (to_ping, from_pong) = green::channel::bounded::<u64>(1);
+                    // One on each worker: every hand-off crosses threads.
+                    let on = |worker| green::task::Builder::new().name(format!("on-{worker}"));
+                    let ping = on(0)
+                        .spawn_on_worker(0, move || {
+                            let mut ball = 0;
+                            for _ in 0..ROUND_TRIPS {
+                                to_pong.send(ball).expect("pong is alive");
+                                ball = from_pong.recv().expect("pong answers");
+                            }
+                            black_box(ball);
+                        })
+                        .expect("worker 0");
+                    let pong = on(1)
+                        .spawn_on_worker(1, move || {
+                            for ball in from_ping.iter() {
+                                to_ping.send(ball + 1).expect("ping is alive");
+                            }
+                        })
+                        .expect("worker 1");
+                    let start = Instant::now();
+                    ping.join().expect("ping");
+                    pong.join().expect("pong");
+                    start.elapsed()
+                };
+                time_rounds(iters, round)
+            })
+        })
+    });
+
+    let mt = multi_thread_runtime();
+    group.bench_function("tokio_mt", |b| {
+        b.iter_custom(|iters| {
+            mt.block_on(async {
                 let round = || async {
                     let (to_pong, mut from_ping) = tokio::sync::mpsc::channel::<u64>(1);
                     let (to_ping, mut from_pong) = tokio::sync::mpsc::channel::<u64>(1);

@@ -30,6 +30,11 @@
 //!   end are amortised over the 10,000 round trips. The corosensei
 //!   coroutines are made once, before the first round.
 //!
+//! `yield_many` and `spawn_many` also run on several workers: `green_2w` is
+//! a `green` runtime of [`WORKERS`] workers whose tasks are spawned with
+//! `spawn_distributed`, `tokio_mt` tokio's `multi_thread` runtime with as
+//! many workers.
+//!
 //! The OS-thread variants are two to four orders of magnitude slower, so they
 //! run 10 samples in flat sampling mode (every sample the same number of
 //! iterations) to keep a full run in minutes; their figures are noisier.
@@ -47,7 +52,10 @@ use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use green_benches::{current_thread_runtime, slow_variant, time_on_threads, time_rounds, time_rounds_async};
+use green_benches::{
+    WORKERS, current_thread_runtime, multi_thread_runtime, slow_variant, time_on_threads, time_rounds,
+    time_rounds_async,
+};
 
 /// `yield_many`: tasks that yield.
 const YIELD_TASKS: usize = 200;
@@ -116,6 +124,55 @@ fn yield_many(c: &mut Criterion) {
         })
     });
 
+    group.bench_function("green_2w", |b| {
+        b.iter_custom(|iters| {
+            green::Builder::new().workers(WORKERS).run(|| {
+                let round = || {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..YIELD_TASKS)
+                        .map(|_| {
+                            green::spawn_distributed(|| {
+                                for _ in 0..YIELDS_PER_TASK {
+                                    green::yield_now();
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.join().expect("yielding task");
+                    }
+                    start.elapsed()
+                };
+                time_rounds(iters, round)
+            })
+        })
+    });
+
+    let mt = multi_thread_runtime();
+    group.bench_function("tokio_mt", |b| {
+        b.iter_custom(|iters| {
+            mt.block_on(async {
+                let round = || async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..YIELD_TASKS)
+                        .map(|_| {
+                            tokio::spawn(async {
+                                for _ in 0..YIELDS_PER_TASK {
+                                    tokio::task::yield_now().await;
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.expect("yielding task");
+                    }
+                    start.elapsed()
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
+
     slow_variant(&mut group);
     group.bench_function("threads", |b| {
         b.iter_custom(|iters| {
@@ -158,6 +215,39 @@ fn spawn_many(c: &mut Criterion) {
     group.bench_function("tokio", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
+                let round = || async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..SPAWN_TASKS).map(|_| tokio::spawn(async {})).collect();
+                    for task in tasks {
+                        task.await.expect("empty task");
+                    }
+                    start.elapsed()
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
+
+    group.bench_function("green_2w", |b| {
+        b.iter_custom(|iters| {
+            green::Builder::new().workers(WORKERS).run(|| {
+                let round = || {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..SPAWN_TASKS).map(|_| green::spawn_distributed(|| ())).collect();
+                    for task in tasks {
+                        task.join().expect("empty task");
+                    }
+                    start.elapsed()
+                };
+                time_rounds(iters, round)
+            })
+        })
+    });
+
+    let mt = multi_thread_runtime();
+    group.bench_function("tokio_mt", |b| {
+        b.iter_custom(|iters| {
+            mt.block_on(async {
                 let round = || async {
                     let start = Instant::now();
                     let tasks: Vec<_> = (0..SPAWN_TASKS).map(|_| tokio::spawn(async {})).collect();

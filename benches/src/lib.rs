@@ -28,6 +28,19 @@ pub fn current_thread_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio current_thread runtime")
 }
 
+/// Worker threads of the multi-worker variants (`green_2w`, `tokio_mt`).
+pub const WORKERS: usize = 2;
+
+/// A tokio `multi_thread` runtime of [`WORKERS`] workers, I/O and timers
+/// on: the comparison for green's runtimes of several workers.
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .expect("tokio multi_thread runtime")
+}
+
 /// Runs `round` once untimed (warming the stack pool or the allocator),
 /// then `iters` times, and returns the sum of the durations the rounds
 /// report: each round times only its own workload.
