@@ -45,6 +45,11 @@ pub(crate) struct Config {
     pub(crate) stack_size: usize,
     /// How stack guard pages are protected.
     pub(crate) protection: Protection,
+    /// Before it sleeps in `epoll_wait`, the loop watches its inbox this
+    /// long for a wake-up from another thread (zero: not at all). A worker
+    /// of a runtime of several gets a short spin: a hand-off to a worker
+    /// about to sleep then costs no thread wake-up.
+    pub(crate) spin_before_sleep: std::time::Duration,
 }
 
 /// One runtime's state. See the module documentation.

@@ -3,6 +3,7 @@
 use std::panic;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use crate::context::Config;
 use crate::scheduler::Scheduler;
@@ -253,13 +254,20 @@ impl Builder {
                 Builder::MAX_WORKERS
             );
         }
-        let config = Config { stack_size: self.stack_size, protection: self.protection };
+        let spin_before_sleep = if self.workers > 1 { SPIN_BEFORE_SLEEP } else { Duration::ZERO };
+        let config = Config { stack_size: self.stack_size, protection: self.protection, spin_before_sleep };
         if self.workers == 1 {
             return Scheduler::run(config, self.name, main);
         }
         run_workers(self.workers, config, self.name, main)
     }
 }
+
+/// How long a worker of a runtime of several watches its inbox before it
+/// sleeps in `epoll_wait` (see `Config::spin_before_sleep`): about the
+/// time a thread takes to wake from `epoll_wait` on the 2-core CI VM
+/// (DESIGN.md, "Every core: workers").
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
 
 /// Runs `main` on worker 0 (this thread) of a runtime of `n` workers, the
 /// others on threads of their own; returns once every worker has stopped

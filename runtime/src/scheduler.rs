@@ -165,9 +165,36 @@ impl Scheduler {
                 timers.next_deadline().map(|d| d.saturating_duration_since(self.cx.clock.get()))
             };
             if timeout.is_none_or(|t| !t.is_zero()) {
+                if self.spin_for_posts(timeout) {
+                    self.drain_inbox();
+                    continue;
+                }
                 self.cx.stacks.borrow_mut().trim();
             }
             self.poll(timeout)?;
+        }
+    }
+
+    /// Watches the inbox for up to `Config::spin_before_sleep` (and never
+    /// past `timeout`) before the loop sleeps; returns whether a wake-up
+    /// was posted meanwhile. Zero for a runtime of one worker.
+    fn spin_for_posts(&self, timeout: Option<Duration>) -> bool {
+        let spin = self.cx.config.spin_before_sleep;
+        if spin.is_zero() {
+            return false;
+        }
+        let spin = timeout.map_or(spin, |t| t.min(spin));
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if self.cx.inbox_ref().has_posts() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= spin {
+                return false;
+            }
         }
     }
 
