@@ -55,6 +55,9 @@ pub(crate) struct Group {
     receivers: Vec<Receiver<Message>>,
     /// Workers parked on their empty queues, the most recent last.
     idle: Mutex<Vec<usize>>,
+    /// How many are in `idle`, read without the lock by every spawn: most
+    /// spawns find no idle worker and take no lock.
+    idle_count: AtomicUsize,
     /// `main` has returned: jobs still queued are dropped, not started.
     stopping: AtomicBool,
     /// Where a spawn from outside any worker goes next (round robin).
@@ -88,6 +91,7 @@ impl Group {
             senders,
             receivers,
             idle: Mutex::new(Vec::new()),
+            idle_count: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             next: AtomicUsize::new(0),
         }
@@ -120,7 +124,18 @@ impl Group {
                 Message::Steal | Message::Stop => Ok(()),
             };
         }
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        // SeqCst, with the store in `set_idle` and the queue's own lock:
+        // a worker that marks itself idle after this load looks at the
+        // queues again before it parks, and finds the job.
+        if self.idle_count.load(Ordering::SeqCst) == 0 {
+            return Ok(());
+        }
+        let idle = {
+            let mut list = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            let worker = list.pop();
+            self.idle_count.store(list.len(), Ordering::SeqCst);
+            worker
+        };
         if let Some(worker) = idle.filter(|&worker| worker != target) {
             // The nudge may find the worker awake already: it then steals,
             // finds nothing or something, and parks again; nothing is lost.
@@ -215,6 +230,7 @@ impl Group {
         if idle {
             list.push(me);
         }
+        self.idle_count.store(list.len(), Ordering::SeqCst);
     }
 
     /// Stops the group once `main` has returned: no job starts any more, and
@@ -229,9 +245,10 @@ impl Group {
     }
 }
 
-/// The calling thread's seat: its group and its index, if it is a worker.
-pub(crate) fn seat() -> Option<(Arc<Group>, usize)> {
-    SEAT.with(|seat| seat.borrow().clone())
+/// Calls `f` with the calling thread's group and its index in it, if it is
+/// a worker of a runtime of several.
+pub(crate) fn with_seat<R>(f: impl FnOnce(Option<(&Group, usize)>) -> R) -> R {
+    SEAT.with(|seat| f(seat.borrow().as_ref().map(|(group, me)| (&**group, *me))))
 }
 
 /// A thread's place in a group; leaving it when dropped.

@@ -186,10 +186,10 @@ impl Builder {
 /// `n` for [`Builder::workers(n)`](crate::Builder::workers); 0 outside a
 /// runtime.
 pub fn workers() -> usize {
-    match workers::seat() {
+    workers::with_seat(|seat| match seat {
         Some((group, _)) => group.len(),
         None => usize::from(Context::with(|_| ()).is_some()),
-    }
+    })
 }
 
 /// Spawns `f` on any worker of the current runtime; see
@@ -255,20 +255,23 @@ where
     result.share();
     let job_remote = remote.clone();
     let job: Job = Box::new(move || start(&job_remote, stack_size, f, sender));
-    match workers::seat() {
-        Some((group, me)) => {
-            let queued = match worker {
-                Some(worker) => group.pin(worker, job),
-                None => group.push(Some(me), job),
-            };
-            if let Err(job) = queued {
-                // The runtime is stopping: the task never starts, and a join
-                // reports it cancelled.
-                drop(job);
-            }
+    let refused = workers::with_seat(|seat| match seat {
+        Some((group, me)) => match worker {
+            Some(worker) => group.pin(worker, job).err(),
+            None => group.push(Some(me), job).err(),
+        },
+        // A runtime of one worker: start it here (below, outside the
+        // thread-local's borrow).
+        None => Some(job),
+    });
+    if let Some(job) = refused {
+        if workers::with_seat(|seat| seat.is_some()) {
+            // The runtime is stopping: the task never starts, and a join
+            // reports it cancelled.
+            drop(job);
+        } else {
+            job();
         }
-        // A runtime of one worker: start it here.
-        None => job(),
     }
     Ok(DistributedHandle { result, remote })
 }
