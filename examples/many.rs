@@ -2,7 +2,8 @@
 //! `--sleep-ms` and wake, and reports how long spawning took, how long the
 //! whole run took, and how much resident memory each coroutine cost.
 //!
-//! Run with `cargo run --release --example many -- --count 1000000 --stack-size 16384`.
+//! Run with `cargo run --release --example many -- --count 1000000 --stack-size 16384`;
+//! add `--workers 2` to spread the coroutines over two threads.
 //!
 //! Memory is read from `VmRSS` in `/proc/self/status` (Linux only) and
 //! reported twice: right after spawning, when no coroutine has started yet
@@ -12,16 +13,18 @@
 //! kept for each. A coroutine's stack reserves `--stack-size` bytes of
 //! address space, but only the pages it touches become resident.
 
-use std::cell::Cell;
 use std::fs;
 use std::io;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use green::{Cancelled, DistributedHandle, JoinError, JoinHandle};
 
 use green_examples::Flag::Value;
 
 const USAGE: &str = "\
-usage: many [--count N] [--sleep-ms MS] [--stack-size BYTES]
+usage: many [--count N] [--sleep-ms MS] [--stack-size BYTES] [--workers N]
 
 Spawns N coroutines that each sleep MS milliseconds, joins them, and reports
 spawn time, total time and resident memory per coroutine. A run longer than
@@ -34,7 +37,10 @@ a second prints a progress line every second.
                       A stack reserves address space; only the pages it
                       touches cost memory. 1 GiB is the most for which the
                       default 100000 coroutines still fit in the 128 TiB of
-                      address space a process has on x86_64 Linux.";
+                      address space a process has on x86_64 Linux.
+  --workers N         worker threads, 1 to 256 (default 1); with more than
+                      one the coroutines are spawned with spawn_distributed
+                      and spread over them";
 
 /// The smallest `--stack-size`: one page, which is what the runtime rounds
 /// anything smaller up to.
@@ -52,35 +58,60 @@ fn main() {
     let flags = green_examples::Flags::from_env(
         "many",
         USAGE,
-        &[Value("count"), Value("sleep-ms"), Value("stack-size")],
+        &[Value("count"), Value("sleep-ms"), Value("stack-size"), Value("workers")],
     );
     let count: usize = flags.get_number("count", 100_000, 1..=10_000_000);
     let sleep = Duration::from_millis(flags.get_number("sleep-ms", 100, 0..=3_600_000));
     let stack_size: usize =
         flags.get_number("stack-size", green::DEFAULT_STACK_SIZE, MIN_STACK_SIZE..=MAX_STACK_SIZE);
+    let workers: usize = flags.get_number("workers", 1, 1..=256);
 
     // The main coroutine keeps the default stack; only the sleepers get
     // `--stack-size`, so that a size the system cannot provide shows up as
     // a spawn error below rather than as a runtime that cannot start.
-    if let Err(err) = green::run(|| run(count, sleep, stack_size)) {
+    if let Err(err) = green::Builder::new().workers(workers).run(|| run(count, sleep, stack_size, workers)) {
         eprintln!("many: {err}");
         std::process::exit(1);
     }
 }
 
-fn run(count: usize, sleep: Duration, stack_size: usize) -> io::Result<()> {
-    println!("many: {count} coroutines, each sleeping {sleep:?}, stacks of {stack_size} bytes");
+/// A sleeper's handle: on this worker, or on any.
+enum Sleeper {
+    /// Spawned on the calling worker.
+    Local(JoinHandle<Result<(), Cancelled>>),
+    /// Placed on any worker.
+    Distributed(DistributedHandle<Result<(), Cancelled>>),
+}
+
+impl Sleeper {
+    fn join(self) -> Result<Result<(), Cancelled>, JoinError> {
+        match self {
+            Sleeper::Local(handle) => handle.join(),
+            Sleeper::Distributed(handle) => handle.join(),
+        }
+    }
+}
+
+fn run(count: usize, sleep: Duration, stack_size: usize, workers: usize) -> io::Result<()> {
+    let spread = if workers > 1 { format!(", spread over {workers} workers") } else { String::new() };
+    println!("many: {count} coroutines, each sleeping {sleep:?}, stacks of {stack_size} bytes{spread}");
     let rss_before = resident_bytes()?;
     let start = Instant::now();
-    let progress = Rc::new(Progress::new(start, count));
+    let progress = Arc::new(Progress::new(start, count));
     let mut sleepers = Vec::with_capacity(count);
     for i in 0..count {
         let progress_of_sleeper = progress.clone();
-        let sleeper = green::task::Builder::new().stack_size(stack_size).spawn(move || {
+        let body = move || {
             progress_of_sleeper.one_asleep();
             drop(progress_of_sleeper);
             green::sleep(sleep)
-        });
+        };
+        let builder = green::task::Builder::new().stack_size(stack_size);
+        let sleeper = if workers > 1 {
+            builder.spawn_distributed(body).map(Sleeper::Distributed)
+        } else {
+            builder.spawn(body).map(Sleeper::Local)
+        };
         match sleeper {
             Ok(sleeper) => sleepers.push(sleeper),
             Err(err) => {
@@ -98,9 +129,16 @@ fn run(count: usize, sleep: Duration, stack_size: usize) -> io::Result<()> {
     }
     let spawned = start.elapsed();
     let rss_spawned = resident_bytes()?;
-    // Main goes to the back of the run queue: every sleeper runs up to its
-    // park in `sleep` before main continues.
-    green::yield_now();
+    if workers == 1 {
+        // Main goes to the back of the run queue: every sleeper runs up to
+        // its park in `sleep` before main continues.
+        green::yield_now();
+    } else {
+        // The sleepers run on every worker: wait until all have reported.
+        while progress.asleep.load(Ordering::Relaxed) < count {
+            green::sleep(Duration::from_millis(1)).map_err(|_| io::Error::other("cancelled"))?;
+        }
+    }
     let asleep = start.elapsed();
     let rss_asleep = resident_bytes()?;
     for sleeper in sleepers {
@@ -129,77 +167,78 @@ fn run(count: usize, sleep: Duration, stack_size: usize) -> io::Result<()> {
 }
 
 /// How far a run has got, for the progress lines: at most one a second,
-/// none at all for a run that is over within its first second. Everything
-/// runs on one thread, so plain `Cell`s do.
+/// none at all for a run that is over within its first second. Sleepers on
+/// any worker report here, so the counts are atomics.
 #[derive(Debug)]
 struct Progress {
     /// When the run started.
     start: Instant,
     /// When the last progress line was printed (or the run started).
-    last_line: Cell<Instant>,
+    last_line: Mutex<Instant>,
     /// Calls to `tick` since the clock was last read.
-    ticks: Cell<usize>,
+    ticks: AtomicUsize,
     /// Coroutines to spawn.
     count: usize,
     /// Coroutines spawned so far.
-    spawned: Cell<usize>,
+    spawned: AtomicUsize,
     /// Coroutines that have run up to their sleep.
-    asleep: Cell<usize>,
+    asleep: AtomicUsize,
     /// Coroutines joined after waking.
-    joined: Cell<usize>,
+    joined: AtomicUsize,
 }
 
 impl Progress {
     fn new(start: Instant, count: usize) -> Progress {
         Progress {
             start,
-            last_line: Cell::new(start),
-            ticks: Cell::new(0),
+            last_line: Mutex::new(start),
+            ticks: AtomicUsize::new(0),
             count,
-            spawned: Cell::new(0),
-            asleep: Cell::new(0),
-            joined: Cell::new(0),
+            spawned: AtomicUsize::new(0),
+            asleep: AtomicUsize::new(0),
+            joined: AtomicUsize::new(0),
         }
     }
 
     /// One more coroutine spawned.
     fn one_spawned(&self) {
-        self.spawned.set(self.spawned.get() + 1);
+        self.spawned.fetch_add(1, Ordering::Relaxed);
         self.tick();
     }
 
     /// One more coroutine has run up to its sleep.
     fn one_asleep(&self) {
-        self.asleep.set(self.asleep.get() + 1);
+        self.asleep.fetch_add(1, Ordering::Relaxed);
         self.tick();
     }
 
     /// One more coroutine joined.
     fn one_joined(&self) {
-        self.joined.set(self.joined.get() + 1);
+        self.joined.fetch_add(1, Ordering::Relaxed);
         self.tick();
     }
 
     /// Prints a progress line if a second has passed since the last one. Reads the clock only every
     /// [`PROGRESS_CHECK_EVERY`] steps, so that it costs next to nothing.
     fn tick(&self) {
-        let ticks = self.ticks.get() + 1;
-        if ticks < PROGRESS_CHECK_EVERY {
-            self.ticks.set(ticks);
+        if self.ticks.fetch_add(1, Ordering::Relaxed) + 1 < PROGRESS_CHECK_EVERY {
             return;
         }
-        self.ticks.set(0);
+        self.ticks.store(0, Ordering::Relaxed);
         let now = Instant::now();
-        if now - self.last_line.get() < Duration::from_secs(1) {
-            return;
+        {
+            let mut last_line = self.last_line.lock().unwrap_or_else(PoisonError::into_inner);
+            if now - *last_line < Duration::from_secs(1) {
+                return;
+            }
+            *last_line = now;
         }
-        self.last_line.set(now);
         println!(
             "many: {:>6.1} s: spawned {} of {count}, {} asleep, {} joined",
             (now - self.start).as_secs_f64(),
-            self.spawned.get(),
-            self.asleep.get(),
-            self.joined.get(),
+            self.spawned.load(Ordering::Relaxed),
+            self.asleep.load(Ordering::Relaxed),
+            self.joined.load(Ordering::Relaxed),
             count = self.count,
         );
     }

@@ -469,3 +469,18 @@ fn echo_serves_on_several_workers_in_both_shapes() -> io::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn many_spreads_its_coroutines_over_workers() -> io::Result<()> {
+    let output = run("many", &["--count", "2000", "--sleep-ms", "1", "--workers", "2"])?;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_success("many", output.status, &stderr);
+    assert!(stdout.starts_with("many: 2000 coroutines, each sleeping 1ms"), "{stdout}");
+    assert!(stdout.lines().next().is_some_and(|line| line.ends_with("spread over 2 workers")), "{stdout}");
+    assert!(stdout.contains("all asleep:"), "{stdout}");
+    assert_eq!(
+        refused("many", &["--workers", "257"])?,
+        "many: --workers must be a whole number from 1 to 256 (got '257')"
+    );
+    Ok(())
+}
