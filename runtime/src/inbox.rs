@@ -21,8 +21,11 @@ use polling::Poller;
 
 use crate::task::state::ParkRef;
 
-/// What another thread asks of a task of this runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A task that has not started: a `Send` closure that, run on a runtime's
+/// thread, spawns it there (see `task/distributed.rs`).
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// What another thread asks of this runtime.
 pub(crate) enum Post {
     /// Wake the task from the park `ParkRef` names (see `park::wake_ref`).
     Wake(ParkRef),
@@ -34,6 +37,18 @@ pub(crate) enum Post {
         /// Its id, to tell it from a later task in the same slot.
         id: u64,
     },
+    /// Start a task here (a spawn from outside the runtime).
+    Run(Job),
+}
+
+impl std::fmt::Debug for Post {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Post::Wake(at) => f.debug_tuple("Wake").field(at).finish(),
+            Post::Cancel { key, id } => f.debug_struct("Cancel").field("key", key).field("id", id).finish(),
+            Post::Run(_) => f.write_str("Run"),
+        }
+    }
 }
 
 /// Wake-ups for one runtime from other threads.
@@ -43,6 +58,8 @@ pub(crate) struct Inbox {
     posted: Mutex<Vec<Post>>,
     /// Whether `posted` may be non-empty; read without the lock.
     pending: AtomicBool,
+    /// The runtime has ended: nothing drains `posted` any more.
+    closed: AtomicBool,
     /// The runtime's epoll instance, to interrupt `epoll_wait`.
     poller: Arc<Poller>,
     /// The runtime's id.
@@ -52,7 +69,13 @@ pub(crate) struct Inbox {
 impl Inbox {
     /// The inbox of the runtime `runtime`, whose epoll instance is `poller`.
     pub(crate) fn new(poller: Arc<Poller>, runtime: u64) -> Inbox {
-        Inbox { posted: Mutex::new(Vec::new()), pending: AtomicBool::new(false), poller, runtime }
+        Inbox {
+            posted: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            poller,
+            runtime,
+        }
     }
 
     /// The runtime this inbox belongs to.
@@ -69,6 +92,22 @@ impl Inbox {
     /// runtime's poll.
     pub(crate) fn post_cancel(&self, key: usize, id: u64) {
         self.send(Post::Cancel { key, id });
+    }
+
+    /// Posts a task to start on this runtime; gives it back if the runtime
+    /// has ended. (A post racing the end is dropped with the inbox, never
+    /// started.)
+    pub(crate) fn post_job(&self, job: Job) -> Result<(), Job> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(job);
+        }
+        self.send(Post::Run(job));
+        Ok(())
+    }
+
+    /// Marks the runtime ended: later jobs are refused.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
     }
 
     fn send(&self, post: Post) {

@@ -77,8 +77,8 @@ pub use runtime::{Builder, DEFAULT_STACK_SIZE, run};
 pub use scope::{Scope, ScopeError, ScopedJoinHandle, scope};
 pub use stack::Protection;
 pub use task::{
-    DistributedHandle, JoinError, JoinHandle, Task, TaskGroup, TaskId, current, spawn, spawn_distributed,
-    try_current,
+    DistributedHandle, Handle, JoinError, JoinHandle, Task, TaskGroup, TaskId, current, spawn,
+    spawn_distributed, try_current,
 };
 pub use time::{sleep, sleep_until, yield_now};
 pub use timeout::{Elapsed, deadline, shield, timeout};

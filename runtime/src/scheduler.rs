@@ -351,6 +351,9 @@ impl Scheduler {
                     park::wake_ref(&self.cx, at, WakeReason::Ready);
                 }
                 Post::Cancel { key, id } => park::cancel_ref(&self.cx, key, id),
+                // A spawn from outside the runtime: the job spawns its task
+                // here (it runs no user code itself).
+                Post::Run(job) => job(),
             }
         }
         self.posted.replace(posted);
@@ -553,6 +556,8 @@ impl Scheduler {
 
 impl Drop for Scheduler {
     fn drop(&mut self) {
+        // Spawns from outside are refused from now on.
+        self.cx.inbox_ref().close();
         // Reached with tasks left only when `run` itself unwinds past the
         // loop (a bug in the runtime). A teardown needs a thread that is
         // not panicking (see `task/teardown.rs`), so then every task is

@@ -30,9 +30,7 @@ use crate::channel::{self, Receiver, Sender, TryRecvError};
 /// The most workers a runtime may have.
 pub(crate) const MAX_WORKERS: usize = 1024;
 
-/// A task that has not started: a `Send` closure that spawns it locally on
-/// the worker that runs the job.
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+pub(crate) use crate::inbox::Job;
 
 /// What a worker's queue carries.
 enum Message {
@@ -243,6 +241,12 @@ impl Group {
             let _ = sender.send(Message::Stop);
         }
     }
+}
+
+/// The group the calling thread is a worker of, if any: for a runtime
+/// handle, which keeps it.
+pub(crate) fn current_group() -> Option<Arc<Group>> {
+    SEAT.with(|seat| seat.borrow().as_ref().map(|(group, _)| group.clone()))
 }
 
 /// Calls `f` with the calling thread's group and its index in it, if it is

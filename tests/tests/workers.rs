@@ -379,3 +379,48 @@ fn pinning_to_a_worker_that_does_not_exist_is_an_error() {
     assert_eq!(green::run(green::task::workers), 1);
     assert_eq!(green::task::workers(), 0, "outside a runtime");
 }
+
+#[test]
+fn threads_outside_the_runtime_spawn_on_it_through_a_handle() {
+    for workers in [1, 3] {
+        let (sum, threads) = green::Builder::new().workers(workers).run(|| {
+            let handle = green::Handle::current();
+            // The spawner threads report through a channel: main parks on
+            // it rather than blocking its worker's thread in a thread join.
+            let (report, reports) = green::channel::unbounded();
+            for t in 0..4u64 {
+                let (handle, report) = (handle.clone(), report.clone());
+                thread::spawn(move || {
+                    let tasks: Vec<_> = (0..50u64)
+                        .map(|i| handle.spawn(move || (t * 50 + i, thread::current().id())))
+                        .collect();
+                    for task in tasks {
+                        report.send(task.join().expect("finished")).expect("main listens");
+                    }
+                });
+            }
+            drop(report);
+            let results: Vec<(u64, ThreadId)> = reports.iter().collect();
+            let sum: u64 = results.iter().map(|(v, _)| v).sum();
+            let threads: HashSet<ThreadId> = results.iter().map(|(_, t)| *t).collect();
+            (sum, threads)
+        });
+        assert_eq!(sum, (0..200).sum::<u64>(), "{workers} workers: every task ran once");
+        assert!(threads.len() <= workers, "tasks ran on the runtime's threads");
+    }
+}
+
+#[test]
+fn a_handle_to_a_runtime_that_has_ended_spawns_nothing() {
+    let (handle, ran) = {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let handle = green::run(green::Handle::current);
+        (handle, ran)
+    };
+    let counter = ran.clone();
+    let task = handle.spawn(move || counter.fetch_add(1, Ordering::SeqCst));
+    let err = task.join().expect_err("the runtime is gone");
+    assert!(err.is_cancelled(), "{err}");
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert!(green::Handle::try_current().is_none(), "no runtime here");
+}

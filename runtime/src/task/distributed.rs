@@ -17,6 +17,7 @@ use super::spawn::{Builder, TaskAddress, spawn_as};
 use super::teardown;
 use crate::channel::{OneshotReceiver, OneshotSender, RecvError, oneshot};
 use crate::context::Context;
+use crate::inbox::Inbox;
 use crate::park;
 use crate::workers::{self, Job};
 
@@ -245,16 +246,7 @@ where
              or green::Builder::new().workers(n).run(|| ...) and spawn from inside it",
         ));
     }
-    let remote = Arc::new(Remote {
-        task: Task::new(name),
-        address: Mutex::new(None),
-        cancelled: AtomicBool::new(false),
-    });
-    let (sender, result) = oneshot();
-    // The result comes from whichever worker runs the task.
-    result.share();
-    let job_remote = remote.clone();
-    let job: Job = Box::new(move || start(&job_remote, stack_size, f, sender));
+    let (job, handle) = prepare(name, stack_size, f);
     let refused = workers::with_seat(|seat| match seat {
         Some((group, me)) => match worker {
             Some(worker) => group.pin(worker, job).err(),
@@ -273,7 +265,105 @@ where
             job();
         }
     }
-    Ok(DistributedHandle { result, remote })
+    Ok(handle)
+}
+
+/// A distributed task ready to be queued: the job that starts it, and its
+/// handle.
+fn prepare<F, T>(name: Option<Arc<str>>, stack_size: Option<usize>, f: F) -> (Job, DistributedHandle<T>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let remote = Arc::new(Remote {
+        task: Task::new(name),
+        address: Mutex::new(None),
+        cancelled: AtomicBool::new(false),
+    });
+    let (sender, result) = oneshot();
+    // The result comes from whichever worker runs the task.
+    result.share();
+    let job_remote = remote.clone();
+    let job: Job = Box::new(move || start(&job_remote, stack_size, f, sender));
+    (job, DistributedHandle { result, remote })
+}
+
+/// A handle to a running runtime, to spawn on it from any thread: `Send`
+/// and `Clone`. Get one inside the runtime with [`Handle::current`] and
+/// give it to threads of your own.
+///
+/// ```
+/// let answer = green::Builder::new().workers(2).run(|| {
+///     let handle = green::Handle::current();
+///     // A plain thread spawns a coroutine on the runtime and joins it.
+///     let thread = std::thread::spawn(move || handle.spawn(|| 6 * 7).join());
+///     thread.join().unwrap()
+/// });
+/// assert_eq!(answer.unwrap(), 42);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    /// Where its spawns go.
+    target: Target,
+}
+
+/// Where a handle's spawns go.
+#[derive(Clone)]
+enum Target {
+    /// The queues of a runtime of several workers, in turn.
+    Workers(Arc<workers::Group>),
+    /// The inbox of a runtime of one worker.
+    Single(Arc<Inbox>),
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let workers = match &self.target {
+            Target::Workers(group) => group.len(),
+            Target::Single(_) => 1,
+        };
+        f.debug_struct("Handle").field("workers", &workers).finish()
+    }
+}
+
+impl Handle {
+    /// The runtime the caller runs in.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime; [`Handle::try_current`] returns `None` there.
+    pub fn current() -> Handle {
+        Handle::try_current().expect("green::Handle::current called outside a green runtime")
+    }
+
+    /// The runtime the caller runs in, or `None` on a thread that runs
+    /// none.
+    pub fn try_current() -> Option<Handle> {
+        if let Some(group) = workers::current_group() {
+            return Some(Handle { target: Target::Workers(group) });
+        }
+        Context::with(|cx| Handle { target: Target::Single(cx.inbox_ref().clone()) })
+    }
+
+    /// Spawns `f` on the runtime, from any thread, as
+    /// [`spawn_distributed`] does from inside it (on a runtime of several
+    /// workers, the spawns go to their queues in turn). If the runtime has
+    /// ended (or ends before the task starts), the task never runs and its
+    /// join reports it cancelled.
+    pub fn spawn<F, T>(&self, f: F) -> DistributedHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, handle) = prepare(None, None, f);
+        let refused = match &self.target {
+            Target::Workers(group) => group.push(None, job),
+            Target::Single(inbox) => inbox.post_job(job),
+        };
+        // Refused: the task never starts.
+        drop(refused);
+        handle
+    }
 }
 
 /// Starts a distributed task on the calling worker: what its job does.

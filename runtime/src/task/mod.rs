@@ -24,7 +24,7 @@ pub(crate) mod state;
 pub(crate) mod teardown;
 pub(crate) mod visits;
 
-pub use distributed::{DistributedHandle, spawn_distributed, workers};
+pub use distributed::{DistributedHandle, Handle, spawn_distributed, workers};
 pub use error::JoinError;
 pub use group::TaskGroup;
 pub use id::{Task, TaskId};
