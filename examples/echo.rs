@@ -176,6 +176,9 @@ fn serve_per_worker(addr: SocketAddr, exit_after: usize, quiet: bool, workers: u
         match acceptor.join() {
             Ok(Ok(())) => {}
             Ok(Err(err)) => eprintln!("echo: {err}"),
+            // Stopped before it started (enough connections came to the
+            // others first): it never listened, nothing to report.
+            Err(err) if err.is_cancelled() => {}
             Err(err) => eprintln!("echo: {err}"),
         }
     }

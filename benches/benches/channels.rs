@@ -38,7 +38,8 @@ use std::hint::black_box;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use green_benches::{
     WORKERS, current_thread_runtime, multi_thread_runtime, slow_variant, time_jobs_on_threads, time_rounds,
     time_rounds_async,
@@ -84,35 +85,7 @@ fn ping_pong(c: &mut Criterion) {
         })
     });
 
-    let rt = current_thread_runtime();
-    group.bench_function("tokio", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let round = || async {
-                    let (to_pong, mut from_ping) = tokio::sync::mpsc::channel::<u64>(1);
-                    let (to_ping, mut from_pong) = tokio::sync::mpsc::channel::<u64>(1);
-                    let ping = tokio::spawn(async move {
-                        let mut ball = 0;
-                        for _ in 0..ROUND_TRIPS {
-                            to_pong.send(ball).await.expect("pong is alive");
-                            ball = from_pong.recv().await.expect("pong answers");
-                        }
-                        black_box(ball);
-                    });
-                    let pong = tokio::spawn(async move {
-                        while let Some(ball) = from_ping.recv().await {
-                            to_ping.send(ball + 1).await.expect("ping is alive");
-                        }
-                    });
-                    let start = Instant::now();
-                    ping.await.expect("ping");
-                    pong.await.expect("pong");
-                    start.elapsed()
-                };
-                time_rounds_async(iters, round).await
-            })
-        })
-    });
+    tokio_ping_pong(&mut group, "tokio", &current_thread_runtime());
 
     group.bench_function("green_2w", |b| {
         b.iter_custom(|iters| {
@@ -149,35 +122,7 @@ fn ping_pong(c: &mut Criterion) {
         })
     });
 
-    let mt = multi_thread_runtime();
-    group.bench_function("tokio_mt", |b| {
-        b.iter_custom(|iters| {
-            mt.block_on(async {
-                let round = || async {
-                    let (to_pong, mut from_ping) = tokio::sync::mpsc::channel::<u64>(1);
-                    let (to_ping, mut from_pong) = tokio::sync::mpsc::channel::<u64>(1);
-                    let ping = tokio::spawn(async move {
-                        let mut ball = 0;
-                        for _ in 0..ROUND_TRIPS {
-                            to_pong.send(ball).await.expect("pong is alive");
-                            ball = from_pong.recv().await.expect("pong answers");
-                        }
-                        black_box(ball);
-                    });
-                    let pong = tokio::spawn(async move {
-                        while let Some(ball) = from_ping.recv().await {
-                            to_ping.send(ball + 1).await.expect("ping is alive");
-                        }
-                    });
-                    let start = Instant::now();
-                    ping.await.expect("ping");
-                    pong.await.expect("pong");
-                    start.elapsed()
-                };
-                time_rounds_async(iters, round).await
-            })
-        })
-    });
+    tokio_ping_pong(&mut group, "tokio_mt", &multi_thread_runtime());
 
     slow_variant(&mut group);
     group.bench_function("threads", |b| {
@@ -313,6 +258,38 @@ fn throughput(c: &mut Criterion, name: &str, producers: u64) {
         })
     });
     group.finish();
+}
+
+/// The tokio variant of `channel_ping_pong`, on `rt`, as `name`.
+fn tokio_ping_pong(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, rt: &tokio::runtime::Runtime) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let round = || async {
+                    let (to_pong, mut from_ping) = tokio::sync::mpsc::channel::<u64>(1);
+                    let (to_ping, mut from_pong) = tokio::sync::mpsc::channel::<u64>(1);
+                    let ping = tokio::spawn(async move {
+                        let mut ball = 0;
+                        for _ in 0..ROUND_TRIPS {
+                            to_pong.send(ball).await.expect("pong is alive");
+                            ball = from_pong.recv().await.expect("pong answers");
+                        }
+                        black_box(ball);
+                    });
+                    let pong = tokio::spawn(async move {
+                        while let Some(ball) = from_ping.recv().await {
+                            to_ping.send(ball + 1).await.expect("ping is alive");
+                        }
+                    });
+                    let start = Instant::now();
+                    ping.await.expect("ping");
+                    pong.await.expect("pong");
+                    start.elapsed()
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
 }
 
 criterion_group!(benches, ping_pong, throughput_1p, throughput_4p);

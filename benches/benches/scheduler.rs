@@ -51,7 +51,8 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use green_benches::{
     WORKERS, current_thread_runtime, multi_thread_runtime, slow_variant, time_on_threads, time_rounds,
     time_rounds_async,
@@ -98,31 +99,7 @@ fn yield_many(c: &mut Criterion) {
         })
     });
 
-    let rt = current_thread_runtime();
-    group.bench_function("tokio", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let round = || async {
-                    let tasks: Vec<_> = (0..YIELD_TASKS)
-                        .map(|_| {
-                            tokio::spawn(async {
-                                for _ in 0..YIELDS_PER_TASK {
-                                    tokio::task::yield_now().await;
-                                }
-                            })
-                        })
-                        .collect();
-                    // Nothing has run yet: the tasks start when we await.
-                    let start = Instant::now();
-                    for task in tasks {
-                        task.await.expect("yielding task");
-                    }
-                    start.elapsed()
-                };
-                time_rounds_async(iters, round).await
-            })
-        })
-    });
+    tokio_yield_many(&mut group, "tokio", &current_thread_runtime());
 
     group.bench_function("green_2w", |b| {
         b.iter_custom(|iters| {
@@ -148,30 +125,7 @@ fn yield_many(c: &mut Criterion) {
         })
     });
 
-    let mt = multi_thread_runtime();
-    group.bench_function("tokio_mt", |b| {
-        b.iter_custom(|iters| {
-            mt.block_on(async {
-                let round = || async {
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..YIELD_TASKS)
-                        .map(|_| {
-                            tokio::spawn(async {
-                                for _ in 0..YIELDS_PER_TASK {
-                                    tokio::task::yield_now().await;
-                                }
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.expect("yielding task");
-                    }
-                    start.elapsed()
-                };
-                time_rounds_async(iters, round).await
-            })
-        })
-    });
+    tokio_yield_many(&mut group, "tokio_mt", &multi_thread_runtime());
 
     slow_variant(&mut group);
     group.bench_function("threads", |b| {
@@ -211,22 +165,7 @@ fn spawn_many(c: &mut Criterion) {
         })
     });
 
-    let rt = current_thread_runtime();
-    group.bench_function("tokio", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let round = || async {
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..SPAWN_TASKS).map(|_| tokio::spawn(async {})).collect();
-                    for task in tasks {
-                        task.await.expect("empty task");
-                    }
-                    start.elapsed()
-                };
-                time_rounds_async(iters, round).await
-            })
-        })
-    });
+    tokio_spawn_many(&mut group, "tokio", &current_thread_runtime());
 
     group.bench_function("green_2w", |b| {
         b.iter_custom(|iters| {
@@ -244,22 +183,7 @@ fn spawn_many(c: &mut Criterion) {
         })
     });
 
-    let mt = multi_thread_runtime();
-    group.bench_function("tokio_mt", |b| {
-        b.iter_custom(|iters| {
-            mt.block_on(async {
-                let round = || async {
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..SPAWN_TASKS).map(|_| tokio::spawn(async {})).collect();
-                    for task in tasks {
-                        task.await.expect("empty task");
-                    }
-                    start.elapsed()
-                };
-                time_rounds_async(iters, round).await
-            })
-        })
-    });
+    tokio_spawn_many(&mut group, "tokio_mt", &multi_thread_runtime());
 
     slow_variant(&mut group);
     group.bench_function("threads", |b| {
@@ -533,6 +457,53 @@ fn pin_to_cpu(cpu: usize) {
     // calling thread.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     assert_eq!(rc, 0, "sched_setaffinity to CPU {cpu}: {}", std::io::Error::last_os_error());
+}
+
+/// The tokio variant of `yield_many`, on `rt`, as `name`.
+fn tokio_yield_many(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, rt: &tokio::runtime::Runtime) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let round = || async {
+                    let tasks: Vec<_> = (0..YIELD_TASKS)
+                        .map(|_| {
+                            tokio::spawn(async {
+                                for _ in 0..YIELDS_PER_TASK {
+                                    tokio::task::yield_now().await;
+                                }
+                            })
+                        })
+                        .collect();
+                    // Nothing has run yet: the tasks start when we await.
+                    let start = Instant::now();
+                    for task in tasks {
+                        task.await.expect("yielding task");
+                    }
+                    start.elapsed()
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
+}
+
+/// The tokio variant of `spawn_many`, on `rt`, as `name`.
+fn tokio_spawn_many(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, rt: &tokio::runtime::Runtime) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let round = || async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..SPAWN_TASKS).map(|_| tokio::spawn(async {})).collect();
+                    for task in tasks {
+                        task.await.expect("empty task");
+                    }
+                    start.elapsed()
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
 }
 
 criterion_group!(benches, yield_many, spawn_many, ping_pong, switch);
