@@ -4,32 +4,40 @@
 //! the scheduler looks for them whenever a task yields alone, not only
 //! every 61 switches.
 //!
-//! Each test counts the slices the loop ran before the event got through,
-//! never how long anything took: every slice computes for at least 2 ms,
-//! and the event is due before the first slice ends, so it must get
-//! through by the second yield (the counts would be around 61 if the
-//! scheduler only looked every 61 switches).
+//! Each test counts the slices the loop ran after the event had happened
+//! (a deadline passed, another thread wrote or sent) until it got
+//! through, never how long anything took: every slice computes for at
+//! least 2 ms, so the event must get through at the yield that ends the
+//! first slice started after it (the counts would be around 61 if the
+//! scheduler only looked every 61 switches). A slow thread start under
+//! load only delays when counting begins.
 
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The most slices the loop may run before the event gets through.
 const PROMPT: u32 = 3;
 
 /// Runs slices of at least 2 ms of busy work, yielding after each, until
-/// `done` is set; returns how many slices ran. Gives up (and fails the
-/// test) after 500.
-fn spin_until(done: &Cell<bool>) -> u32 {
+/// `done` is set; returns how many slices ran after `happened` was true at
+/// a slice's start (the event had happened: a thread wrote, a deadline
+/// passed). Gives up (and fails the test) after 10,000 slices.
+fn spin_until(done: &Cell<bool>, happened: impl Fn() -> bool) -> u32 {
     let mut slices = 0;
+    let mut total = 0;
     while !done.get() {
+        let counts = happened();
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(2) {
             std::hint::spin_loop();
         }
-        slices += 1;
-        assert!(slices < 500, "the event never got through the CPU loop");
+        slices += u32::from(counts);
+        total += 1;
+        assert!(total < 10_000, "the event never got through the CPU loop");
         green::yield_now();
     }
     slices
@@ -46,7 +54,8 @@ fn a_timer_fires_at_the_next_yield_of_a_lone_cpu_loop() {
         });
         // Let the sleeper arm its timer; from here the loop is alone.
         green::yield_now();
-        let slices = spin_until(&done);
+        let due = Instant::now() + Duration::from_millis(1);
+        let slices = spin_until(&done, || Instant::now() >= due);
         sleeper.join().expect("the sleeper finished");
         slices
     });
@@ -69,13 +78,19 @@ fn a_readable_socket_is_seen_at_the_next_yield_of_a_lone_cpu_loop() {
         green::yield_now();
         // Back to std (and blocking mode) for the plain thread.
         let mut writer = std::os::unix::net::UnixStream::from(writer);
-        let thread = std::thread::spawn(move || writer.write_all(b"x"));
-        let slices = spin_until(&done);
+        let written = Arc::new(AtomicBool::new(false));
+        let wrote = written.clone();
+        let thread = std::thread::spawn(move || {
+            let result = writer.write_all(b"x");
+            wrote.store(true, Ordering::SeqCst);
+            result
+        });
+        let slices = spin_until(&done, || written.load(Ordering::SeqCst));
         reading.join().expect("the reader finished");
         thread.join().expect("the writer thread").expect("written");
         slices
     });
-    assert!(slices <= PROMPT + 1, "the read waited {slices} slices of the CPU loop");
+    assert!(slices <= PROMPT, "the read waited {slices} slices of the CPU loop");
 }
 
 #[test]
@@ -89,34 +104,41 @@ fn a_wake_up_from_another_thread_arrives_at_the_next_yield_of_a_lone_cpu_loop() 
             flag.set(true);
         });
         green::yield_now();
-        let thread = std::thread::spawn(move || tx.send(1));
-        let slices = spin_until(&done);
+        let sent = Arc::new(AtomicBool::new(false));
+        let was_sent = sent.clone();
+        let thread = std::thread::spawn(move || {
+            let result = tx.send(1);
+            was_sent.store(true, Ordering::SeqCst);
+            result
+        });
+        let slices = spin_until(&done, || sent.load(Ordering::SeqCst));
         receiving.join().expect("the receiver finished");
         thread.join().expect("the sender thread").expect("sent");
         slices
     });
-    assert!(slices <= PROMPT + 1, "the wake-up waited {slices} slices of the CPU loop");
+    assert!(slices <= PROMPT, "the wake-up waited {slices} slices of the CPU loop");
 }
 
 #[test]
 fn a_zero_sleep_makes_a_yielding_cpu_loop_stop_when_its_timeout_passes() {
-    let (outcome, slices) = green::run(|| {
-        let slices = Cell::new(0u32);
-        let outcome = green::timeout(Duration::from_millis(5), || -> Result<(), green::Cancelled> {
+    let (outcome, deadline, stopped) = green::run(|| {
+        let deadline = Instant::now() + Duration::from_millis(5);
+        let mut slices = 0u32;
+        let outcome = green::deadline(deadline, || -> Result<(), green::Cancelled> {
             loop {
                 let start = Instant::now();
                 while start.elapsed() < Duration::from_millis(1) {
                     std::hint::spin_loop();
                 }
-                slices.set(slices.get() + 1);
-                assert!(slices.get() < 10_000, "the loop was never cancelled");
+                slices += 1;
+                assert!(slices < 10_000, "the loop was never cancelled");
                 green::yield_now();
                 // Returns at once, unless the coroutine is cancelled.
                 green::sleep(Duration::ZERO)?;
             }
         });
-        (outcome, slices.get())
+        (outcome, deadline, Instant::now())
     });
-    assert!(outcome.is_err(), "the timeout's deadline passed and its scope says so");
-    assert!(slices >= 5, "the loop ran until the deadline ({slices} slices)");
+    assert!(outcome.is_err(), "the scope's deadline passed and the scope says so");
+    assert!(stopped >= deadline, "the loop was not stopped before its deadline");
 }

@@ -28,17 +28,26 @@ fn zero_or_too_many_workers_is_a_clear_error_before_anything_starts() {
 #[test]
 fn distributed_tasks_run_on_more_than_one_thread() {
     let threads = green::Builder::new().workers(2).run(|| {
-        let handles: Vec<_> = (0..64)
+        let seen = Arc::new(std::sync::Mutex::new(HashSet::new()));
+        let handles: Vec<_> = (0..8)
             .map(|_| {
-                green::spawn_distributed(|| {
-                    // Blocks its worker's thread: the other worker must take
-                    // the queued tasks for them to finish in parallel.
-                    thread::sleep(Duration::from_millis(2));
-                    thread::current().id()
+                let seen = seen.clone();
+                green::spawn_distributed(move || {
+                    seen.lock().expect("not poisoned").insert(thread::current().id());
+                    // Blocks its worker's thread until a task has run on the
+                    // other thread: only a steal by the other worker ends it
+                    // (the cap keeps a failure from hanging the test).
+                    let give_up = Instant::now() + Duration::from_secs(20);
+                    while seen.lock().expect("not poisoned").len() < 2 && Instant::now() < give_up {
+                        thread::sleep(Duration::from_millis(1));
+                    }
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("the task finished")).collect::<HashSet<ThreadId>>()
+        for handle in handles {
+            handle.join().expect("the task finished");
+        }
+        seen.lock().expect("not poisoned").clone()
     });
     assert_eq!(threads.len(), 2, "both workers ran tasks");
 }
