@@ -8,6 +8,7 @@
 //! | `yield_many` | 200 tasks × 1,000 yields each, then all joined | one context switch through the run queue |
 //! | `spawn_many` | 10,000 empty tasks spawned, then all joined | task creation (stack or future allocation) and teardown |
 //! | `ping_pong` | two tasks hand a turn back and forth 10,000 round trips (20,000 hand-offs) | one wake-up of another task |
+//! | `chained_spawn` | a chain of 1,000 tasks, each spawning the next, until the last says it is done | spawning from inside a task, one at a time: no batch to amortise |
 //! | `switch` | 10,000 round trips of control away from one task and back (see [`switch`]) | the context switch itself, and what each runtime adds to it |
 //!
 //! What is inside the timed region:
@@ -69,6 +70,8 @@ const ROUND_TRIPS: u32 = 10_000;
 /// `switch`: round trips of control (away and back, two switches) per
 /// iteration.
 const SWITCH_ROUNDS: u32 = 10_000;
+/// `chained_spawn`: tasks in a chain, each spawning the next.
+const CHAIN: u32 = 1_000;
 
 fn yield_many(c: &mut Criterion) {
     let mut group = c.benchmark_group("yield_many");
@@ -506,5 +509,106 @@ fn tokio_spawn_many(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, rt: &t
     });
 }
 
-criterion_group!(benches, yield_many, spawn_many, ping_pong, switch);
+/// `chained_spawn`: each task spawns the next; the last says it is done.
+fn chained_spawn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("chained_spawn");
+    group.throughput(Throughput::Elements(u64::from(CHAIN)));
+
+    fn green_link(done: green::channel::OneshotSender<()>, left: u32) {
+        if left == 0 {
+            let _ = done.send(());
+        } else {
+            drop(green::spawn(move || green_link(done, left - 1)));
+        }
+    }
+    group.bench_function("green", |b| {
+        b.iter_custom(|iters| {
+            green::run(|| {
+                let round = || {
+                    let (done, finished) = green::channel::oneshot();
+                    let start = Instant::now();
+                    green_link(done, CHAIN);
+                    finished.recv().expect("the chain ends");
+                    start.elapsed()
+                };
+                time_rounds(iters, round)
+            })
+        })
+    });
+
+    fn distributed_link(done: green::channel::OneshotSender<()>, left: u32) {
+        if left == 0 {
+            let _ = done.send(());
+        } else {
+            drop(green::spawn_distributed(move || distributed_link(done, left - 1)));
+        }
+    }
+    group.bench_function("green_2w", |b| {
+        b.iter_custom(|iters| {
+            green::Builder::new().workers(WORKERS).run(|| {
+                let round = || {
+                    let (done, finished) = green::channel::oneshot();
+                    let start = Instant::now();
+                    distributed_link(done, CHAIN);
+                    finished.recv().expect("the chain ends");
+                    start.elapsed()
+                };
+                time_rounds(iters, round)
+            })
+        })
+    });
+
+    tokio_chained_spawn(&mut group, "tokio", &current_thread_runtime());
+    tokio_chained_spawn(&mut group, "tokio_mt", &multi_thread_runtime());
+
+    fn thread_link(done: std::sync::mpsc::Sender<()>, left: u32) {
+        if left == 0 {
+            let _ = done.send(());
+        } else {
+            drop(thread::spawn(move || thread_link(done, left - 1)));
+        }
+    }
+    slow_variant(&mut group);
+    group.bench_function("threads", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (done, finished) = std::sync::mpsc::channel();
+                    let start = Instant::now();
+                    thread_link(done, CHAIN);
+                    finished.recv().expect("the chain ends");
+                    start.elapsed()
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+/// The tokio variant of `chained_spawn`, on `rt`, as `name`.
+fn tokio_chained_spawn(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, rt: &tokio::runtime::Runtime) {
+    fn link(done: tokio::sync::oneshot::Sender<()>, left: u32) {
+        if left == 0 {
+            let _ = done.send(());
+        } else {
+            drop(tokio::spawn(async move { link(done, left - 1) }));
+        }
+    }
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let round = || async {
+                    let (done, finished) = tokio::sync::oneshot::channel();
+                    let start = Instant::now();
+                    link(done, CHAIN);
+                    finished.await.expect("the chain ends");
+                    start.elapsed()
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
+}
+
+criterion_group!(benches, yield_many, spawn_many, chained_spawn, ping_pong, switch);
 criterion_main!(benches);
