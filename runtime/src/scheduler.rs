@@ -203,7 +203,7 @@ impl Scheduler {
     /// for something from outside (`None`: until it comes).
     ///
     /// * A wait on a primitive another thread or runtime has used (see
-    ///   `sync/touch.rs`), or in several queues at once (a select), can be
+    ///   `sync/wait/touch.rs`), or in several queues at once (a select), can be
     ///   ended from outside: wait.
     /// * Otherwise, if this is the only thread of the process, or no task
     ///   waits on a primitive at all (joins, scopes, a sleep with no

@@ -618,7 +618,7 @@ impl<T> ChanState<T> {
         let message = message.expect("the message stays here until a claim succeeds");
         // A sender that finds room enters no queue and claims no waiter,
         // yet it may send again later: it counts as a use of the channel by
-        // whoever may wait to receive (see `sync/touch.rs`). (A claim above
+        // whoever may wait to receive (see `sync/wait/touch.rs`). (A claim above
         // counted already.)
         self.receivers_waiting.touched_by(Context::with(Context::id));
         if capacity.is_none_or(|capacity| self.buffer.len() < capacity) {

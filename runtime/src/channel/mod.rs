@@ -48,8 +48,8 @@
 //! Vocabulary: a *party* is a coroutine or thread calling `send`, `recv`
 //! or a select. A party that must wait *parks*: it puts an *entry* in one
 //! of the channel's two FIFO queues and waits on its waiter: a plain
-//! `send` or `recv` on a `SoleWaiter` in its own frame (`sync/sole.rs`),
-//! a select on a `Waiter` (`sync/waiter.rs`, shared by every primitive of
+//! `send` or `recv` on a `SoleWaiter` in its own frame (`sync/wait/sole.rs`),
+//! a select on a `Waiter` (`sync/wait/waiter.rs`, shared by every primitive of
 //! the crate). A
 //! *notifier* is whoever completes a parked party's operation for it.
 //!
@@ -68,8 +68,8 @@
 //! **Hand-off, not wake-and-retry.** Under the lock, the notifier *claims*
 //! the oldest parked party's waiter (once: a party that has given up is
 //! skipped; a plain `send` or `recv` is claimed with a store, see
-//! `sync/sole.rs`, a select's waiter with a compare-and-swap, see
-//! `sync/waiter.rs`), does that
+//! `sync/wait/sole.rs`, a select's waiter with a compare-and-swap, see
+//! `sync/wait/waiter.rs`), does that
 //! party's operation on its behalf, as Go's runtime does with its
 //! `sudog`s, and wakes it once the lock is released:
 //!

@@ -44,7 +44,7 @@
 //!
 //! A branch that does not win has done nothing: no message was taken
 //! from its channel and none was sent on it. That follows from the claim
-//! (`sync/waiter.rs`), not from care in each operation: an operation is
+//! (`sync/wait/waiter.rs`), not from care in each operation: an operation is
 //! only ever performed by whoever claims the waiter for it, and the claim
 //! succeeds once. The same holds against the timeout, and against
 //! cancellation: the waiter abandons itself with the same compare-and-swap,

@@ -73,7 +73,7 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// suspended mid-unwind; cleared when it switches away while the
     /// thread does not panic. Lets the runtime tell which coroutine of a
     /// thread is unwinding, which `std::thread::panicking` cannot (see
-    /// `Scheduler::panicking`).
+    /// `Context::panicking`).
     pub(crate) panicking: Cell<bool>,
     /// The task's yielder, recorded when its coroutine first runs. Points
     /// into the task's own stack and is valid while the coroutine lives.
@@ -96,7 +96,7 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// scheduler, outside any coroutine.
     pub(crate) detached: Cell<bool>,
     /// The queues of the primitive wait the task is in, if any: null, a
-    /// queue's touch, or `touch::several()` (see `sync/touch.rs`). For the
+    /// queue's touch, or `touch::several()` (see `sync/wait/touch.rs`). For the
     /// deadlock check and report.
     pub(crate) waits_on: Cell<QueueMark>,
     /// Where in the runtime the task's last other park was made (a join,

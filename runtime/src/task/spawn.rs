@@ -293,7 +293,7 @@ pub(crate) fn install_panic_hook() {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             // The running coroutine starts to unwind (see
-            // `Scheduler::panicking`).
+            // `Context::panicking`).
             Context::with(|cx| cx.with_current(|task| cx.set_panicking(&**task, true)));
             if let Some(task) = try_current() {
                 eprintln!("green: coroutine '{}' (id {}) panicked:", task.display_name(), task.id());
