@@ -295,14 +295,19 @@ where
     let _seat = Group::sit(&group, 0);
     let result = Scheduler::run(config, name, || {
         let service = group.clone();
-        let serving = crate::task::Builder::new().name("worker-0").spawn(move || service.serve(0));
-        if let Err(err) = serving {
-            panic!("green: cannot start worker 0's service coroutine: {err}");
-        }
+        let serving = match crate::task::Builder::new().name("worker-0").spawn(move || service.serve(0)) {
+            Ok(serving) => serving,
+            Err(err) => panic!("green: cannot start worker 0's service coroutine: {err}"),
+        };
         let result = main();
         // Nothing queued starts any more; every worker's service ends, and
-        // each worker tears its coroutines down as its `run` ends.
+        // each worker tears its coroutines down as its `run` ends. Worker
+        // 0's service is waited for, so that the jobs still in its queue
+        // are dropped inside it, as the other workers' services drop
+        // theirs: a closure's destructor then runs in a coroutine.
         group.stop();
+        // A cancelled join, at worst, leaves the service to the teardown.
+        let _ = serving.join();
         result
     });
     crew.finish();

@@ -433,3 +433,56 @@ fn a_handle_to_a_runtime_that_has_ended_spawns_nothing() {
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert!(green::Handle::try_current().is_none(), "no runtime here");
 }
+
+#[test]
+fn a_hundred_thousand_distributed_tasks_all_run_once() {
+    const TASKS: u64 = 100_000;
+    let (sum, ran) = green::Builder::new().workers(2).run(|| {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let ran = ran.clone();
+                green::spawn_distributed(move || {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                    i
+                })
+            })
+            .collect();
+        let sum: u64 = handles.into_iter().map(|h| h.join().expect("finished")).sum();
+        (sum, ran.load(Ordering::SeqCst))
+    });
+    assert_eq!(ran, TASKS as usize);
+    assert_eq!(sum, (0..TASKS).sum::<u64>());
+}
+
+#[test]
+fn main_returning_with_twenty_thousand_tasks_queued_drops_them_unstarted() {
+    /// Counts its drops, and those that happen inside a coroutine.
+    struct Counted(Arc<AtomicUsize>, Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            if green::try_current().is_some() {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    const TASKS: usize = 20_000;
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let in_coroutines = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    green::Builder::new().workers(2).run(|| {
+        for _ in 0..TASKS {
+            let counted = Counted(dropped.clone(), in_coroutines.clone());
+            let ran = ran.clone();
+            drop(green::spawn_distributed(move || {
+                let _counted = counted;
+                ran.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        // Returns at once: most are still queued.
+    });
+    assert_eq!(dropped.load(Ordering::SeqCst), TASKS, "every closure was dropped, run or not");
+    assert_eq!(in_coroutines.load(Ordering::SeqCst), TASKS, "each inside a coroutine, where its waits work");
+    assert!(ran.load(Ordering::SeqCst) <= TASKS);
+}
