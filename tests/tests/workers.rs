@@ -486,3 +486,20 @@ fn main_returning_with_twenty_thousand_tasks_queued_drops_them_unstarted() {
     assert_eq!(in_coroutines.load(Ordering::SeqCst), TASKS, "each inside a coroutine, where its waits work");
     assert!(ran.load(Ordering::SeqCst) <= TASKS);
 }
+
+#[test]
+fn a_plain_thread_cancels_and_joins_a_distributed_task() {
+    let outcome = green::Builder::new().workers(2).run(|| {
+        let sleeper = green::spawn_distributed(|| green::sleep(Duration::from_secs(3600)));
+        let (outcome, got) = green::channel::oneshot();
+        // The handle goes to a thread outside the runtime, which cancels
+        // the task (through its worker's inbox) and joins it there.
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(10));
+            sleeper.cancel();
+            let _ = outcome.send(sleeper.join());
+        });
+        got.recv().expect("the thread reports")
+    });
+    assert_eq!(outcome.expect("the task finished"), Err(green::Cancelled));
+}
