@@ -3,7 +3,8 @@
 //! that keep warm-up and start-up out of the measured time.
 //!
 //! The benchmarks themselves are in `benches/` (`scheduler.rs`,
-//! `channels.rs`, `sync.rs`); each opens by saying what it measures.
+//! `channels.rs`, `sync.rs`, `net.rs`); each opens by saying what it
+//! measures.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
