@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use slab::Slab;
 
+use crate::board::Board;
 use crate::inbox::Inbox;
 use crate::reactor::Reactor;
 use crate::run_queue::RunQueue;
@@ -50,6 +51,16 @@ pub(crate) struct Config {
     /// of a runtime of several gets a short spin: a hand-off to a worker
     /// about to sleep then costs no thread wake-up.
     pub(crate) spin_before_sleep: std::time::Duration,
+    /// For a worker of a runtime of several: the runtime's stall board and
+    /// the worker's index on it (`board.rs`).
+    pub(crate) board: Option<(Arc<Board>, usize)>,
+}
+
+/// A new runtime identity, never 0 and never given out twice: a runtime's
+/// id, or the identity the workers of a runtime of several share.
+pub(crate) fn fresh_id() -> u64 {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// One runtime's state. See the module documentation.
@@ -98,10 +109,13 @@ impl Context {
     ///
     /// The error of creating the epoll instance.
     pub(crate) fn new(config: Config) -> io::Result<Context> {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = fresh_id();
         let reactor = Reactor::new(id)?;
-        let inbox = Arc::new(Inbox::new(reactor.poller().clone(), id));
+        let home = config.board.as_ref().map_or(id, |(board, _)| board.home());
+        let inbox = Arc::new(Inbox::new(reactor.poller().clone(), id, home));
+        if let Some((board, worker)) = &config.board {
+            board.join(*worker, inbox.clone());
+        }
         Ok(Context {
             id,
             run_queue: RunQueue::default(),
@@ -188,6 +202,14 @@ impl Context {
     #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The identity this runtime's coroutines record on the primitives they
+    /// use (see `sync/wait/touch.rs`): its id, or the one identity of the
+    /// workers of a runtime of several.
+    #[inline]
+    pub(crate) fn home(&self) -> u64 {
+        self.inbox.home()
     }
 
     /// This runtime's inbox, where other threads post wake-ups. It lives

@@ -64,23 +64,42 @@ pub(crate) struct Inbox {
     poller: Arc<Poller>,
     /// The runtime's id.
     runtime: u64,
+    /// The identity its coroutines record on the primitives they use: the
+    /// runtime's id, or the one the workers of a runtime of several share
+    /// (`board.rs`).
+    home: u64,
 }
 
 impl Inbox {
-    /// The inbox of the runtime `runtime`, whose epoll instance is `poller`.
-    pub(crate) fn new(poller: Arc<Poller>, runtime: u64) -> Inbox {
+    /// The inbox of the runtime `runtime`, whose epoll instance is `poller`
+    /// and whose coroutines record `home` on what they use.
+    pub(crate) fn new(poller: Arc<Poller>, runtime: u64, home: u64) -> Inbox {
         Inbox {
             posted: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             poller,
             runtime,
+            home,
         }
     }
 
     /// The runtime this inbox belongs to.
     pub(crate) fn runtime(&self) -> u64 {
         self.runtime
+    }
+
+    /// The identity the runtime's coroutines record on the primitives they
+    /// use (see `sync/wait/touch.rs`).
+    pub(crate) fn home(&self) -> u64 {
+        self.home
+    }
+
+    /// Ends the runtime's `epoll_wait` without posting anything: its loop
+    /// goes round once more.
+    pub(crate) fn interrupt(&self) {
+        // An error means the epoll instance is gone with its runtime.
+        let _ = self.poller.notify();
     }
 
     /// Posts a wake-up and interrupts the runtime's poll.
@@ -123,6 +142,12 @@ impl Inbox {
     #[inline]
     pub(crate) fn has_posts(&self) -> bool {
         self.pending.load(Ordering::Relaxed)
+    }
+
+    /// [`Inbox::has_posts`] with acquire ordering, for a check that other
+    /// memory must agree with (`board.rs`).
+    pub(crate) fn has_posts_acquire(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
     }
 
     /// Takes the posted wake-ups, if any. Checked every few dozen switches,

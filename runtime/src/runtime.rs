@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::context::Config;
+use crate::board::Board;
+use crate::context::{self, Config};
 use crate::scheduler::Scheduler;
 use crate::stack::Protection;
 use crate::workers::Group;
@@ -255,7 +256,12 @@ impl Builder {
             );
         }
         let spin_before_sleep = if self.workers > 1 { SPIN_BEFORE_SLEEP } else { Duration::ZERO };
-        let config = Config { stack_size: self.stack_size, protection: self.protection, spin_before_sleep };
+        let config = Config {
+            stack_size: self.stack_size,
+            protection: self.protection,
+            spin_before_sleep,
+            board: None,
+        };
         if self.workers == 1 {
             return Scheduler::run(config, self.name, main);
         }
@@ -276,12 +282,13 @@ fn run_workers<F, T>(n: usize, config: Config, name: Option<Arc<str>>, main: F) 
 where
     F: FnOnce() -> T,
 {
-    let group = Arc::new(Group::new(n));
+    let board = Arc::new(Board::new(n, context::fresh_id()));
+    let group = Arc::new(Group::new(n, board.clone()));
     // Stops the group and joins its threads also when `main` panics.
     let mut crew = Crew { group: group.clone(), threads: Vec::with_capacity(n - 1) };
     for k in 1..n {
         let group = group.clone();
-        let config = config.clone();
+        let config = Config { board: Some((board.clone(), k)), ..config.clone() };
         let name = Arc::from(format!("worker-{k}"));
         let thread = thread::Builder::new().name(format!("green-worker-{k}")).spawn(move || {
             let _seat = Group::sit(&group, k);
@@ -293,6 +300,7 @@ where
         }
     }
     let _seat = Group::sit(&group, 0);
+    let config = Config { board: Some((board, 0)), ..config };
     let result = Scheduler::run(config, name, || {
         let service = group.clone();
         let serving = match crate::task::Builder::new().name("worker-0").spawn(move || service.serve(0)) {

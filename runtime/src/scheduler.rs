@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use corosensei::CoroutineResult;
 
+use crate::board::{Stall, Verdict};
 use crate::context::{Config, Context};
 use crate::inbox::Post;
 use crate::park;
@@ -74,6 +75,9 @@ pub(crate) struct Scheduler {
     /// Every task was leaked (see [`Scheduler::leak_all`]): the stack pool
     /// is never unmapped.
     stacks_leaked: Cell<bool>,
+    /// This worker of a runtime of several is marked stalled on the
+    /// runtime's board (`board.rs`).
+    marked: Cell<bool>,
 }
 
 impl Scheduler {
@@ -99,6 +103,7 @@ impl Scheduler {
             posted: RefCell::new(Vec::new()),
             due: RefCell::new(Vec::new()),
             stacks_leaked: Cell::new(false),
+            marked: Cell::new(false),
         };
         // SAFETY: `scheduler` stays in this frame, unmoved, until it is dropped, and its destructor calls
         // `uninstall` (also when `run` unwinds).
@@ -205,9 +210,13 @@ impl Scheduler {
     /// * A wait on a primitive another thread or runtime has used (see
     ///   `sync/wait/touch.rs`), or in several queues at once (a select), can be
     ///   ended from outside: wait.
-    /// * Otherwise, if this is the only thread of the process, or no task
-    ///   waits on a primitive at all (joins, scopes, a sleep with no
-    ///   deadline), nothing can ever wake them: a deadlock.
+    /// * A worker of a runtime of several marks itself stalled on the
+    ///   runtime's board and waits; worker 0 judges the runtime as a whole
+    ///   when every worker is marked (`board.rs`), by the rules below.
+    /// * Otherwise, if this is the only thread of the process (the only
+    ///   threads are the runtime's workers), or no task waits on a
+    ///   primitive at all (joins, scopes, a sleep with no deadline),
+    ///   nothing can ever wake them: a deadlock.
     /// * Otherwise a thread may hold a handle it has not used yet (a
     ///   sender moved to a thread that is still computing): the runtime
     ///   waits for [`STALL_GRACE`], and reports the deadlock only if
@@ -217,6 +226,10 @@ impl Scheduler {
     ///   a sleep) that will then use its handle; DESIGN.md lists it.
     #[cold]
     fn stall(&self, main: &TaskCell, stalled: &mut Option<Stalled>) -> Result<Option<Duration>, String> {
+        let board = self.cx.config.board.as_ref();
+        // A worker's service coroutine waits for work on a queue of its
+        // runtime: it keeps nothing alive, and a report leaves it out.
+        let service = board.and_then(|(board, me)| board.service(*me));
         let mut on_primitives = false;
         for (_, task) in self.cx.tasks.borrow().iter() {
             if task.state.get() != TaskState::Parked {
@@ -235,10 +248,54 @@ impl Scheduler {
             if unsafe { &*waits_on }.is_shared() {
                 return Ok(None);
             }
-            on_primitives = true;
+            on_primitives |= Some(task.id().as_u64()) != service;
         }
-        if !on_primitives || other_threads() == Some(0) {
-            return Err(self.deadlock_report(main));
+        let Some((board, me)) = board else {
+            let threads = other_threads();
+            return self.judge(on_primitives, threads == Some(0), stalled, || self.deadlock_report(main));
+        };
+        let tasks = self.cx.tasks.borrow().len();
+        board.mark(*me, Stall { tasks, on_primitives, lines: self.report_lines(Some(*me), service) });
+        self.marked.set(true);
+        if *me != 0 {
+            // Worker 0 judges, once every worker is marked.
+            return Ok(None);
+        }
+        match board.judge() {
+            Verdict::Busy => {
+                *stalled = None;
+                Ok(None)
+            }
+            Verdict::Stalled { tasks, on_primitives, lines } => {
+                let alone = other_threads() == Some(board.len() - 1);
+                let report = || {
+                    let mut report = format!(
+                        "green: deadlock: all {tasks} coroutines on the {} workers (main coroutine {:?}, id {}) \
+                         are parked and nothing can wake them: no timer is armed, no I/O is awaited, and no \
+                         thread outside the runtime has used what they wait on",
+                        board.len(),
+                        main.task().display_name(),
+                        main.id()
+                    );
+                    with_waits(&mut report, lines);
+                    report
+                };
+                self.judge(on_primitives, alone, stalled, report)
+            }
+        }
+    }
+
+    /// The last rules of [`Scheduler::stall`], for a runtime (or a runtime
+    /// of several workers) stalled as a whole.
+    fn judge(
+        &self,
+        on_primitives: bool,
+        alone: bool,
+        stalled: &mut Option<Stalled>,
+        report: impl FnOnce() -> String,
+    ) -> Result<Option<Duration>, String> {
+        if !on_primitives || alone {
+            return Err(report());
         }
         let now = self.cx.clock.get();
         let others = others_cpu_time();
@@ -251,49 +308,56 @@ impl Scheduler {
         };
         match STALL_GRACE.checked_sub(now.saturating_duration_since(since)) {
             Some(left) if !left.is_zero() => Ok(Some(left)),
-            _ => Err(self.deadlock_report(main)),
+            _ => Err(report()),
         }
     }
 
     #[cold]
     fn deadlock_report(&self, main: &TaskCell) -> String {
-        use std::fmt::Write as _;
-        let tasks = self.cx.tasks.borrow();
-        let now = Instant::now();
         let mut report = format!(
             "green: deadlock: all {} coroutines (main coroutine {:?}, id {}) are parked and nothing can \
              wake them: no timer is armed, no I/O is awaited, and no other thread or runtime has used \
              what they wait on",
-            tasks.len(),
+            self.cx.tasks.borrow().len(),
             main.task().display_name(),
             main.id()
         );
-        let mut listed: Vec<&Rc<TaskCell>> = tasks.iter().map(|(_, task)| task).collect();
-        listed.sort_by_key(|task| task.id());
-        for task in listed {
-            let waited = task.parked_at.get().map(|at| now.saturating_duration_since(at));
-            let waits_on = task.waits_on.get();
-            let what = if waits_on.is_null() || task.state.get() != TaskState::Parked {
-                touch::describe(task.parked_by.get())
-            } else if waits_on == touch::several() {
-                "a select over several channels (or a wait in no known queue)"
-            } else {
-                // SAFETY: the touch of a queue of the primitive this parked task waits on, set when the wait
-                // began and cleared when it ends; the waiting frame borrows the primitive until then, and no
-                // task runs while the report is written, so the touch is alive.
-                touch::describe(unsafe { &*waits_on }.at())
-            };
-            let _ = write!(
-                report,
-                "\n  coroutine '{}' (id {}) waits on {what}",
-                task.task().display_name(),
-                task.id(),
-            );
-            if let Some(waited) = waited {
-                let _ = write!(report, " for {waited:.1?}");
-            }
-        }
+        with_waits(&mut report, self.report_lines(None, None));
         report
+    }
+
+    /// One line of a deadlock report per coroutine, in order of ids, the
+    /// task with id `skip` left out; each names its worker if `worker` is
+    /// given, and comes with when its coroutine parked (see [`with_waits`]).
+    #[cold]
+    fn report_lines(&self, worker: Option<usize>, skip: Option<u64>) -> Vec<ReportLine> {
+        let tasks = self.cx.tasks.borrow();
+        let mut listed: Vec<&Rc<TaskCell>> =
+            tasks.iter().map(|(_, task)| task).filter(|task| Some(task.id().as_u64()) != skip).collect();
+        listed.sort_by_key(|task| task.id());
+        listed
+            .into_iter()
+            .map(|task| {
+                let waits_on = task.waits_on.get();
+                let what = if waits_on.is_null() || task.state.get() != TaskState::Parked {
+                    touch::describe(task.parked_by.get())
+                } else if waits_on == touch::several() {
+                    "a select over several channels (or a wait in no known queue)"
+                } else {
+                    // SAFETY: the touch of a queue of the primitive this parked task waits on, set when the
+                    // wait began and cleared when it ends; the waiting frame borrows the primitive until
+                    // then, and no task runs while the report is written, so the touch is alive.
+                    touch::describe(unsafe { &*waits_on }.at())
+                };
+                let on = worker.map(|worker| format!(" on worker {worker}")).unwrap_or_default();
+                let line = format!(
+                    "\n  coroutine '{}' (id {}){on} waits on {what}",
+                    task.task().display_name(),
+                    task.id()
+                );
+                (line, task.parked_at.get())
+            })
+            .collect()
     }
 
     /// The non-blocking poll between task switches: skipped entirely (no
@@ -342,6 +406,13 @@ impl Scheduler {
     fn drain_inbox(&self) {
         if !self.cx.inbox_ref().has_posts() {
             return;
+        }
+        if self.marked.get() {
+            // Before the posts are taken: see `board.rs`.
+            self.marked.set(false);
+            if let Some((board, me)) = &self.cx.config.board {
+                board.unmark(*me);
+            }
         }
         let mut posted = self.posted.take();
         self.cx.inbox_ref().take(&mut posted);
@@ -596,6 +667,21 @@ struct Stalled {
     since: Instant,
     /// [`others_cpu_time`] then.
     cpu: Duration,
+}
+
+/// A line of a deadlock report, and when its coroutine parked.
+type ReportLine = (String, Option<Instant>);
+
+/// Appends `lines` to `report`, each with how long its coroutine has
+/// waited by now.
+fn with_waits(report: &mut String, lines: Vec<ReportLine>) {
+    let now = Instant::now();
+    for (line, parked_at) in lines {
+        report.push_str(&line);
+        if let Some(at) = parked_at {
+            report.push_str(&format!(" for {:.1?}", now.saturating_duration_since(at)));
+        }
+    }
 }
 
 /// Threads of the process besides the calling one, from

@@ -25,6 +25,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::board::Board;
 use crate::channel::{self, Receiver, Sender, TryRecvError};
 
 /// The most workers a runtime may have.
@@ -60,6 +61,8 @@ pub(crate) struct Group {
     stopping: AtomicBool,
     /// Where a spawn from outside any worker goes next (round robin).
     next: AtomicUsize,
+    /// Where the workers say they have stalled (`board.rs`).
+    board: Arc<Board>,
 }
 
 impl std::fmt::Debug for Group {
@@ -74,17 +77,13 @@ thread_local! {
 }
 
 impl Group {
-    /// A group of `workers` queues, none taken yet.
-    pub(crate) fn new(workers: usize) -> Group {
-        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers)
-            .map(|_| {
-                let (sender, receiver) = channel::unbounded();
-                // Other workers use every queue: a worker parked on its own
-                // is waiting for something from outside its runtime.
-                receiver.share();
-                (sender, receiver)
-            })
-            .unzip();
+    /// A group of `workers` queues, none taken yet, whose workers mark
+    /// their stalls on `board`.
+    pub(crate) fn new(workers: usize, board: Arc<Board>) -> Group {
+        // Every worker uses every queue, but they all count as one runtime
+        // (see `board.rs`): a queue stays local until a thread outside the
+        // runtime spawns on it through a `green::Handle`.
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| channel::unbounded()).unzip();
         Group {
             senders,
             receivers,
@@ -92,7 +91,14 @@ impl Group {
             idle_count: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             next: AtomicUsize::new(0),
+            board,
         }
+    }
+
+    /// The identity the group's workers record on primitives
+    /// (`board.rs`).
+    pub(crate) fn home(&self) -> u64 {
+        self.board.home()
     }
 
     /// How many workers the group has.
@@ -158,6 +164,8 @@ impl Group {
     /// queue is empty, parks when every queue is. Returns when the group
     /// stops (or the worker is torn down while it waits).
     pub(crate) fn serve(&self, me: usize) {
+        // A deadlock report leaves this coroutine out: it waits for work.
+        self.board.set_service(me, crate::task::current().id().as_u64());
         let own = &self.receivers[me];
         loop {
             let message = match own.try_recv() {

@@ -331,14 +331,16 @@ impl<T> Chan<T> {
         self.state.lock()
     }
 
-    /// Records that parties outside the runtime that makes the channel
-    /// will use it, before anyone does: a wait on it then counts as one
-    /// something outside can end (see `sync/wait/touch.rs`). For channels
-    /// the runtime makes to talk between its own workers.
-    pub(crate) fn share(&self) {
+    /// Records, before anyone uses the channel, that the runtime (or the
+    /// workers of one runtime) whose primitives carry `home` will use it
+    /// (see `sync/wait/touch.rs`): a wait on it by anyone else then counts
+    /// as one that something outside can end. For a channel whose other
+    /// end the runtime hands to a task it starts, such as the result of a
+    /// distributed spawn, whose handle may be joined anywhere.
+    pub(crate) fn used_by(&self, home: u64) {
         let state = self.lock();
-        state.senders_waiting.touched_by(None);
-        state.receivers_waiting.touched_by(None);
+        state.senders_waiting.touched_by(Some(home));
+        state.receivers_waiting.touched_by(Some(home));
     }
 
     /// The buffer's capacity; `None` if unbounded.
@@ -620,7 +622,7 @@ impl<T> ChanState<T> {
         // yet it may send again later: it counts as a use of the channel by
         // whoever may wait to receive (see `sync/wait/touch.rs`). (A claim above
         // counted already.)
-        self.receivers_waiting.touched_by(Context::with(Context::id));
+        self.receivers_waiting.touched_by(Context::with(Context::home));
         if capacity.is_none_or(|capacity| self.buffer.len() < capacity) {
             self.buffer.push_back(message);
             return Ok(None);
@@ -637,7 +639,7 @@ impl<T> ChanState<T> {
         if let Some(message) = self.buffer.pop_front() {
             // A use of the channel by whoever may wait to send, as in
             // `try_send`.
-            self.senders_waiting.touched_by(Context::with(Context::id));
+            self.senders_waiting.touched_by(Context::with(Context::home));
             let sender = self.senders_waiting.pop_claimed_with(|s| s.claim_taking(&mut taken));
             if let Some(refill) = taken {
                 self.buffer.push_back(refill);

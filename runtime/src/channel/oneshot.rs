@@ -46,9 +46,9 @@ pub struct OneshotReceiver<T> {
 }
 
 impl<T> OneshotReceiver<T> {
-    /// See `Chan::share`.
-    pub(crate) fn share(&self) {
-        self.receiver.share();
+    /// See `Chan::used_by`.
+    pub(crate) fn used_by(&self, home: u64) {
+        self.receiver.used_by(home);
     }
 }
 

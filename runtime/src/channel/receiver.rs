@@ -22,9 +22,9 @@ pub struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
-    /// See `Chan::share`.
-    pub(crate) fn share(&self) {
-        self.chan.share();
+    /// See `Chan::used_by`.
+    pub(crate) fn used_by(&self, home: u64) {
+        self.chan.used_by(home);
     }
 
     pub(crate) fn new(chan: Arc<Chan<T>>) -> Receiver<T> {

@@ -240,13 +240,13 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    if Context::with(|_| ()).is_none() {
+    let Some(home) = Context::with(Context::home) else {
         return Err(io::Error::other(
             "green::spawn_distributed called outside a green runtime: start one with green::run(|| ...) \
              or green::Builder::new().workers(n).run(|| ...) and spawn from inside it",
         ));
-    }
-    let (job, handle) = prepare(name, stack_size, f);
+    };
+    let (job, handle) = prepare(name, stack_size, home, f);
     let refused = workers::with_seat(|seat| match seat {
         Some((group, me)) => match worker {
             Some(worker) => group.pin(worker, job).err(),
@@ -270,7 +270,12 @@ where
 
 /// A distributed task ready to be queued: the job that starts it, and its
 /// handle.
-fn prepare<F, T>(name: Option<Arc<str>>, stack_size: Option<usize>, f: F) -> (Job, DistributedHandle<T>)
+fn prepare<F, T>(
+    name: Option<Arc<str>>,
+    stack_size: Option<usize>,
+    home: u64,
+    f: F,
+) -> (Job, DistributedHandle<T>)
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -281,8 +286,9 @@ where
         cancelled: AtomicBool::new(false),
     });
     let (sender, result) = oneshot();
-    // The result comes from whichever worker runs the task.
-    result.share();
+    // The result comes from the runtime whose identity is `home`; a join
+    // from anywhere else waits on something from outside its own runtime.
+    result.used_by(home);
     let job_remote = remote.clone();
     let job: Job = Box::new(move || start(&job_remote, stack_size, f, sender));
     (job, DistributedHandle { result, remote })
@@ -355,7 +361,11 @@ impl Handle {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, handle) = prepare(None, None, f);
+        let home = match &self.target {
+            Target::Workers(group) => group.home(),
+            Target::Single(inbox) => inbox.home(),
+        };
+        let (job, handle) = prepare(None, None, home, f);
         let refused = match &self.target {
             Target::Workers(group) => group.push(None, job),
             Target::Single(inbox) => inbox.post_job(job),

@@ -113,7 +113,7 @@ impl<E: Entry> WaitQueue<E> {
         if self.first.is_none() && self.rest.is_empty() {
             return None;
         }
-        self.touch.by(Context::with(Context::id));
+        self.touch.by(Context::with(Context::home));
         while let Some(entry) = self.pop_front() {
             if let Some(claimed) = claim(entry) {
                 return Some(claimed);
@@ -133,7 +133,7 @@ impl<E: Entry> WaitQueue<E> {
     /// that are not are dropped on the way).
     pub(crate) fn front_waiting(&mut self) -> Option<&E> {
         if self.first.is_some() || !self.rest.is_empty() {
-            self.touch.by(Context::with(Context::id));
+            self.touch.by(Context::with(Context::home));
         }
         while let Some(entry) = self.front() {
             if entry.waiter().is_none_or(WaiterHandle::is_waiting) {

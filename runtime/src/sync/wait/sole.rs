@@ -86,6 +86,8 @@ pub(crate) struct LocalTask {
     waker: Waker,
     /// Its runtime, which a notifier compares with its own.
     runtime: u64,
+    /// What it records on the primitive it waits on (`touch.rs`).
+    home: u64,
     /// The runtime's inbox, cloned by a notifier on another thread. It
     /// points into the runtime's context, which outlives its parked tasks.
     inbox: NonNull<Arc<Inbox>>,
@@ -119,6 +121,7 @@ impl SoleWaiter {
                 Party::Task(LocalTask {
                     waker: Waker::new(task, epoch),
                     runtime: cx.id(),
+                    home: cx.home(),
                     inbox: cx.inbox(),
                     at,
                 })
@@ -189,7 +192,7 @@ impl SoleHandle {
         // under the queue's lock: the waiter is alive (module docs).
         let waiter = unsafe { self.waiter.as_ref() };
         let runtime = match &waiter.party {
-            Party::Task(task) => Some(task.runtime),
+            Party::Task(task) => Some(task.home),
             Party::Thread(_) => None,
         };
         touch.by(runtime);

@@ -13,6 +13,11 @@
 //! its own runtime's alone counts as local: see `Scheduler::stall` for
 //! what the runtime does with that, and for what it cannot see (a handle
 //! moved to a thread that has not used it yet).
+//!
+//! The workers of a runtime of several record one identity, the
+//! runtime's (`Context::home`): a channel between two of them is the
+//! runtime's own, and a deadlock across workers is still seen
+//! (`board.rs`).
 
 use std::panic::Location;
 use std::ptr::NonNull;

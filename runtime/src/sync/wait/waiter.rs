@@ -267,7 +267,7 @@ impl WaiterHandle {
     #[inline]
     pub(crate) fn queued_in(&self, touch: &Touch) {
         let runtime = match &self.core.party {
-            Party::Task(task) => Some(task.inbox.runtime()),
+            Party::Task(task) => Some(task.inbox.home()),
             Party::Thread(_) => None,
         };
         touch.by(runtime);
