@@ -285,7 +285,7 @@ where
     let board = Arc::new(Board::new(n, context::fresh_id()));
     let group = Arc::new(Group::new(n, board.clone()));
     // Stops the group and joins its threads also when `main` panics.
-    let mut crew = Crew { group: group.clone(), threads: Vec::with_capacity(n - 1) };
+    let mut crew = Crew { group: group.clone(), threads: Vec::with_capacity(n) };
     for k in 1..n {
         let group = group.clone();
         let config = Config { board: Some((board.clone(), k)), ..config.clone() };
@@ -298,6 +298,11 @@ where
             Ok(thread) => crew.threads.push(thread),
             Err(err) => panic!("green: cannot start the thread of worker {k}: {err}"),
         }
+    }
+    let monitor = group.clone();
+    match thread::Builder::new().name("green-monitor".into()).spawn(move || monitor.monitor()) {
+        Ok(thread) => crew.threads.push(thread),
+        Err(err) => panic!("green: cannot start the workers' monitor thread: {err}"),
     }
     let _seat = Group::sit(&group, 0);
     let config = Config { board: Some((board, 0)), ..config };

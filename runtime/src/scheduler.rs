@@ -78,6 +78,9 @@ pub(crate) struct Scheduler {
     /// This worker of a runtime of several is marked stalled on the
     /// runtime's board (`board.rs`).
     marked: Cell<bool>,
+    /// The last wake-up came from another thread: spin before the next
+    /// sleep (see [`Scheduler::spin_for_posts`]).
+    spin_pays: Cell<bool>,
 }
 
 impl Scheduler {
@@ -104,6 +107,7 @@ impl Scheduler {
             due: RefCell::new(Vec::new()),
             stacks_leaked: Cell::new(false),
             marked: Cell::new(false),
+            spin_pays: Cell::new(false),
         };
         // SAFETY: `scheduler` stays in this frame, unmoved, until it is dropped, and its destructor calls
         // `uninstall` (also when `run` unwinds).
@@ -163,17 +167,22 @@ impl Scheduler {
                 stalled = None;
             }
             self.cx.clock.set(Instant::now());
-            let timeout = if self.cx.timers.borrow().len() == 0 && self.cx.reactor.waiters() == 0 {
-                self.stall(main, &mut stalled)?
+            let idle = self.cx.timers.borrow().len() == 0 && self.cx.reactor.waiters() == 0;
+            let mut timeout = if idle {
+                None
             } else {
                 let timers = self.cx.timers.borrow();
                 timers.next_deadline().map(|d| d.saturating_duration_since(self.cx.clock.get()))
             };
+            if timeout.is_none_or(|t| !t.is_zero()) && self.spin_for_posts(timeout) {
+                self.drain_inbox();
+                continue;
+            }
+            // After the spin: a hand-off it caught is no stall.
+            if idle {
+                timeout = self.stall(main, &mut stalled)?;
+            }
             if timeout.is_none_or(|t| !t.is_zero()) {
-                if self.spin_for_posts(timeout) {
-                    self.drain_inbox();
-                    continue;
-                }
                 self.cx.stacks.borrow_mut().trim();
             }
             self.poll(timeout)?;
@@ -183,9 +192,15 @@ impl Scheduler {
     /// Watches the inbox for up to `Config::spin_before_sleep` (and never
     /// past `timeout`) before the loop sleeps; returns whether a wake-up
     /// was posted meanwhile. Zero for a runtime of one worker.
+    ///
+    /// Only while spinning pays: after a wake-up from another thread
+    /// (posted while the loop slept, spun or ran), not after a spin that
+    /// caught nothing. A worker whose wake-ups come from I/O or timers
+    /// (each connection served where it was accepted) never spins, and
+    /// leaves the CPU to whoever needs it.
     fn spin_for_posts(&self, timeout: Option<Duration>) -> bool {
         let spin = self.cx.config.spin_before_sleep;
-        if spin.is_zero() {
+        if spin.is_zero() || !self.spin_pays.get() {
             return false;
         }
         let spin = timeout.map_or(spin, |t| t.min(spin));
@@ -198,6 +213,7 @@ impl Scheduler {
                 std::hint::spin_loop();
             }
             if start.elapsed() >= spin {
+                self.spin_pays.set(false);
                 return false;
             }
         }
@@ -267,7 +283,8 @@ impl Scheduler {
                 Ok(None)
             }
             Verdict::Stalled { tasks, on_primitives, lines } => {
-                let alone = other_threads() == Some(board.len() - 1);
+                // The other workers and their monitor thread.
+                let alone = other_threads() == Some(board.len());
                 let report = || {
                     let mut report = format!(
                         "green: deadlock: all {tasks} coroutines on the {} workers (main coroutine {:?}, id {}) \
@@ -416,6 +433,9 @@ impl Scheduler {
         }
         let mut posted = self.posted.take();
         self.cx.inbox_ref().take(&mut posted);
+        if !posted.is_empty() {
+            self.spin_pays.set(true);
+        }
         for post in posted.drain(..) {
             match post {
                 Post::Wake(at) => {
@@ -602,8 +622,9 @@ impl Scheduler {
     #[cold]
     fn leak(&self, mut coroutine: TaskCoroutine, task: &TaskCell) {
         eprintln!(
-            "green: coroutine '{}' (id {}) caught the unwind that tears it down at shutdown and went on \
-             waiting; it is left suspended and its stack is leaked",
+            "green: coroutine '{}' (id {}) did not end when it was torn down at shutdown (it caught the \
+             unwind and went on waiting, or it must outlive what another worker still uses); it is left \
+             suspended and its stack is leaked",
             task.task().display_name(),
             task.id()
         );

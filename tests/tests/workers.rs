@@ -503,3 +503,31 @@ fn a_plain_thread_cancels_and_joins_a_distributed_task() {
     });
     assert_eq!(outcome.expect("the task finished"), Err(green::Cancelled));
 }
+
+#[test]
+fn a_job_spawned_by_a_task_that_then_holds_its_thread_is_taken_by_an_idle_worker() {
+    // A distributed task spawns another and computes without yielding:
+    // the spawn rang nobody (the job waits where the spawner runs, as a
+    // chain of spawns would), so only the monitor, seeing that worker
+    // make no progress, can send the idle worker for it.
+    let ran_elsewhere = green::Builder::new().workers(2).run(|| {
+        // On worker 1, while worker 0 only waits for it.
+        let outer = green::task::Builder::new().spawn_on_worker(1, || {
+            let here = thread::current().id();
+            let done = Arc::new(AtomicUsize::new(0));
+            let seen = done.clone();
+            let inner = green::spawn_distributed(move || {
+                seen.store(1, Ordering::SeqCst);
+                thread::current().id()
+            });
+            let give_up = Instant::now() + Duration::from_secs(30);
+            while done.load(Ordering::SeqCst) == 0 && Instant::now() < give_up {
+                std::hint::spin_loop();
+            }
+            let there = inner.join().expect("the inner task ran");
+            done.load(Ordering::SeqCst) == 1 && there != here
+        });
+        outer.expect("the runtime has worker 1").join().expect("the outer task finished")
+    });
+    assert!(ran_elsewhere, "the idle worker took the job queued behind the busy task");
+}
