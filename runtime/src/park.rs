@@ -326,6 +326,20 @@ fn teardown_point(cx: &Context, task: &TaskCell) -> WakeReason {
     }
 }
 
+/// Suspends the running coroutine, which is being torn down, for good:
+/// the runtime leaks it, stack included, rather than unwind frames that
+/// something on another thread still borrows (a scope whose distributed
+/// children still run, `scope.rs`).
+#[cold]
+pub(crate) fn refuse_to_die() -> ! {
+    let task = Context::with(Context::current_task).expect("a coroutine runs in its runtime");
+    task.teardown.set(Teardown::Swallowed);
+    loop {
+        task.state.set(TaskState::Parked);
+        suspend(&task, Switch::Park);
+    }
+}
+
 /// The wait of a cancelled task ends at once, but only after the
 /// others had a turn: a loop that ignores the error would otherwise
 /// never give up the thread.

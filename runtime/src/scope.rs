@@ -64,11 +64,15 @@ use std::io;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::channel::{Receiver, RecvError, Sender, bounded};
 use crate::context::Context;
 use crate::park;
 use crate::task::cancel_state::FrameId;
 use crate::task::cell::{TaskCell, Waker};
+use crate::task::distributed::DistributedHandle;
 use crate::task::error::JoinError;
 use crate::task::id::Task;
 use crate::task::spawn;
@@ -141,6 +145,7 @@ where
         .flatten()
         .unwrap_or_else(|| panic!("green::scope called outside a coroutine (start one with green::run)"));
     let scope = Scope { shared: Rc::new(Family::new(parent)), _scope: PhantomData, _env: PhantomData };
+    let _remote = RemoteWatch(&scope.shared);
     let outcome = {
         // The body's cancel frame: cancelled by the first failing child.
         let frame = FrameGuard::open(None, false, "green::scope");
@@ -209,6 +214,9 @@ struct Family<E> {
     /// The cancel frame around the body, on the parent's cancel stack,
     /// while the body runs.
     body_frame: Cell<Option<FrameId>>,
+    /// Distributed children whose closures have not been dropped yet, on
+    /// whatever worker they are (see [`Scope::spawn_distributed`]).
+    remote_live: Arc<AtomicUsize>,
 }
 
 impl<E> Family<E> {
@@ -223,6 +231,7 @@ impl<E> Family<E> {
             failure: RefCell::new(None),
             cancelled: Cell::new(false),
             body_frame: Cell::new(None),
+            remote_live: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -287,6 +296,118 @@ struct ChildDone<E>(Rc<Family<E>>);
 impl<E> Drop for ChildDone<E> {
     fn drop(&mut self) {
         self.0.child_done();
+    }
+}
+
+/// Keeps a scope's frame from being unwound while a distributed child may
+/// still borrow from it: when the runtime tears the parent down and such
+/// a child has not ended on its worker (its own worker may be shutting
+/// down too, or waiting for this one), the parent refuses to die and is
+/// leaked, its stack never freed, rather than wait across threads at
+/// shutdown or free what the child borrows.
+struct RemoteWatch<'a, E>(&'a Rc<Family<E>>);
+
+impl<E> Drop for RemoteWatch<'_, E> {
+    fn drop(&mut self) {
+        let family = self.0;
+        if family.parent.unwinding.get() && family.remote_live.load(Ordering::Acquire) > 0 {
+            eprintln!(
+                "green: coroutine '{}' (id {}) was torn down at shutdown inside a green::scope whose \
+                 distributed children still run on other workers; it is left suspended and its stack is \
+                 leaked, so that what they borrow stays valid",
+                family.parent.task().display_name(),
+                family.parent.id()
+            );
+            park::refuse_to_die();
+        }
+    }
+}
+
+/// A distributed child's closure and what reports its end, in the order
+/// they are dropped (fields drop in declaration order): the closure, and
+/// everything it borrows through, is gone before the parent hears of it.
+struct RemoteChild<F, R> {
+    /// The closure, until it runs.
+    f: Option<F>,
+    /// Sends the outcome, if there is one, and counts the child ended.
+    report: Report<R>,
+}
+
+impl<F: FnOnce() -> R, R> RemoteChild<F, R> {
+    /// Runs the closure on the worker that took it; its outcome, or its
+    /// panic, goes to the child's stand-in on the parent's worker.
+    fn run(mut self) {
+        let Some(f) = self.f.take() else { return };
+        match panic::catch_unwind(AssertUnwindSafe(f)) {
+            // Torn down at its worker's shutdown: the stand-in hears that
+            // the channel closed.
+            Err(payload) if crate::task::teardown::is_teardown(&*payload) => panic::resume_unwind(payload),
+            outcome => self.report.outcome = Some(outcome),
+        }
+    }
+}
+
+/// The end of a distributed child, reported when dropped.
+struct Report<R> {
+    /// To the stand-in.
+    sender: Option<Sender<std::thread::Result<R>>>,
+    /// What the closure came to, once it has run.
+    outcome: Option<std::thread::Result<R>>,
+    /// The family's count of distributed children not yet ended.
+    live: Arc<AtomicUsize>,
+}
+
+impl<R> Drop for Report<R> {
+    fn drop(&mut self) {
+        if let (Some(sender), Some(outcome)) = (self.sender.take(), self.outcome.take()) {
+            // A stand-in gone already (torn down): the outcome is dropped
+            // here, before the count below.
+            let _ = sender.try_send(outcome);
+        }
+        drop(self.sender.take());
+        // The last thing the child does with anything of the parent's.
+        self.live.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// What a distributed child's stand-in does on the parent's worker: starts
+/// the child's job on some worker, waits for its outcome, and passes on
+/// a cancellation of its own (the scope's) to the child.
+fn stand_in<T, E>(
+    job: Box<dyn FnOnce() + Send>,
+    outcome: Receiver<std::thread::Result<Result<T, E>>>,
+) -> Result<T, E> {
+    /// Cancels the child if the stand-in unwinds (it is torn down).
+    struct CancelOnUnwind(Option<DistributedHandle<()>>);
+    impl Drop for CancelOnUnwind {
+        fn drop(&mut self) {
+            if let Some(child) = &self.0 {
+                child.cancel();
+            }
+        }
+    }
+    let mut child = CancelOnUnwind(crate::task::distributed::spawn_boxed(job).ok());
+    let received = match outcome.recv() {
+        Err(RecvError::Cancelled) => {
+            // The scope cancels its children: so does this one, and it
+            // waits for the child's closure to end, which may borrow.
+            if let Some(child) = &child.0 {
+                child.cancel();
+            }
+            crate::shield(|| outcome.recv())
+        }
+        received => received,
+    };
+    // The child has ended: nothing to cancel. (Its handle, dropped,
+    // detaches what is left of its task.)
+    drop(child.0.take());
+    match received {
+        Ok(Ok(result)) => result,
+        Ok(Err(payload)) => panic::resume_unwind(payload),
+        Err(_) => panic::resume_unwind(Box::new(
+            "green: a distributed child of the scope never ran to its end: it was cancelled before it \
+             started, or its worker shut down",
+        )),
     }
 }
 
@@ -405,6 +526,90 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         shared.children.borrow_mut().push(task.clone());
         shared.parent.scoped_children.borrow_mut().push(task.clone());
         Ok(ScopedJoinHandle { task, slot, _scope: PhantomData })
+    }
+
+    /// Spawns a child on any worker of the runtime (see
+    /// [`spawn_distributed`](crate::spawn_distributed)): `f` may borrow
+    /// anything that outlives the scope, as [`Scope::spawn`]'s children do,
+    /// and crosses to another thread before it starts, so it must be
+    /// `Send` (what it borrows must be `Sync`), and so must its result.
+    ///
+    /// The child counts as the scope's as any other: the scope waits for it,
+    /// its failure cancels the others and the body, and a cancellation of
+    /// the scope reaches it on its worker. On the parent's worker a local
+    /// stand-in waits for it (the handle returned is the stand-in's). In a
+    /// runtime of one worker the child runs on that one.
+    ///
+    /// If the runtime is shut down while the child still runs on another
+    /// worker, the parent is not unwound: it is left suspended and its stack
+    /// leaked (one line on stderr says so), because the child may still
+    /// use what it borrows.
+    ///
+    /// ```
+    /// use std::io;
+    /// let total = green::Builder::new().workers(2).run(|| {
+    ///     let numbers: Vec<u64> = (1..=1000).collect();
+    ///     let halves = numbers.chunks(500);
+    ///     green::scope(|s| {
+    ///         let sums: Vec<_> = halves
+    ///             .map(|half| s.spawn_distributed(move || Ok::<u64, io::Error>(half.iter().sum())))
+    ///             .collect();
+    ///         sums.into_iter().map(|sum| sum.join().expect("summed")).sum::<u64>()
+    ///     })
+    ///     .expect("no child failed")
+    /// });
+    /// assert_eq!(total, 500_500);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If no stack can be had for the stand-in.
+    pub fn spawn_distributed<T, F>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'scope,
+        T: Send + 'scope,
+        E: Send,
+    {
+        match self.try_spawn_distributed(f) {
+            Ok(handle) => handle,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Like [`Scope::spawn_distributed`], reporting a failure to get a
+    /// stack for the stand-in as an error.
+    ///
+    /// # Errors
+    ///
+    /// When no stack can be had for the stand-in. (A stack for the child
+    /// itself is found on its worker; if it cannot be had there, the error
+    /// is printed there and the child counts as panicked.)
+    pub fn try_spawn_distributed<T, F>(&'scope self, f: F) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'scope,
+        T: Send + 'scope,
+        E: Send,
+    {
+        let live = self.shared.remote_live.clone();
+        live.fetch_add(1, Ordering::Relaxed);
+        // Capacity 1, one message: the send never waits.
+        let (sender, outcome) = bounded(1);
+        let child = RemoteChild { f: Some(f), report: Report { sender: Some(sender), outcome: None, live } };
+        let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || child.run());
+        // SAFETY: only the lifetime changes, from `'scope` to `'static`, so
+        // that the job can wait in a worker's queue. What the job borrows
+        // outlives every use of it: the job's closure is dropped (run or
+        // not) before its `Report` is (field order of `RemoteChild`), and
+        // the report's drop is what ends the stand-in's wait; the scope
+        // does not return (nor unwind past its frame, on any path but the
+        // runtime's teardown) before every stand-in has ended, because
+        // stand-ins are children like any other (`wait_for_children`, and
+        // a stand-in that is cancelled still waits, shielded); and on the
+        // teardown path `RemoteWatch` leaks the parent, stack and all,
+        // while any report has not been dropped. The job is `Send`
+        // because `F`, `T` and `E` are.
+        let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
+        self.try_spawn(move || stand_in(job, outcome))
     }
 
     /// Waits until every child has finished. If the parent is cancelled

@@ -87,6 +87,12 @@ impl<T> OneshotReceiver<T> {
         self.receiver.recv()
     }
 
+    /// [`OneshotReceiver::recv`], keeping the receiver: for a wait that is
+    /// made again after a cancellation.
+    pub(crate) fn recv_again(&self) -> Result<T, RecvError> {
+        self.receiver.recv()
+    }
+
     /// Takes the message if it has arrived.
     ///
     /// # Errors

@@ -11,7 +11,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::error::JoinError;
+use super::error::{EndCancelled, JoinError};
 use super::id::{Task, TaskId};
 use super::spawn::{Builder, TaskAddress, spawn_as};
 use super::teardown;
@@ -82,7 +82,12 @@ impl<T> DistributedHandle<T> {
     /// ([`JoinError::is_cancelled`]), or the caller was cancelled while it
     /// waited ([`JoinError::is_interrupted`]).
     pub fn join(self) -> Result<T, JoinError> {
-        match self.result.recv() {
+        self.wait()
+    }
+
+    /// [`DistributedHandle::join`], keeping the handle.
+    fn wait(&self) -> Result<T, JoinError> {
+        match self.result.recv_again() {
             Ok(result) => result,
             Err(RecvError::Disconnected) => Err(JoinError::cancelled(&self.remote.task)),
             Err(RecvError::Cancelled) => Err(JoinError::interrupted(&self.remote.task)),
@@ -224,6 +229,34 @@ where
     match Builder::new().spawn_distributed(f) {
         Ok(handle) => handle,
         Err(err) => panic!("{err}"),
+    }
+}
+
+/// Spawns the boxed `job` as a distributed task of the current runtime
+/// (for `Scope::spawn_distributed`, which boxes a closure whose lifetime
+/// it guarantees itself).
+pub(crate) fn spawn_boxed(job: Box<dyn FnOnce() + Send>) -> io::Result<DistributedHandle<()>> {
+    place(None, None, None, job)
+}
+
+/// What a *stand-in* does: a local task that stands for the distributed
+/// task `child` where only local tasks can be (a `TaskGroup`'s member).
+/// It waits for `child`, passes a cancellation of its own on to it, and
+/// ends as `child` ended: with its value, its panic, or cancelled.
+pub(crate) fn stand_in<T>(child: &DistributedHandle<T>) -> T {
+    let result = match child.wait() {
+        Err(err) if err.is_interrupted() => {
+            child.cancel();
+            crate::shield(|| child.wait())
+        }
+        result => result,
+    };
+    match result {
+        Ok(value) => value,
+        Err(err) => match err.try_into_panic() {
+            Ok(payload) => panic::resume_unwind(payload),
+            Err(_) => panic::resume_unwind(Box::new(EndCancelled)),
+        },
     }
 }
 

@@ -205,3 +205,11 @@ impl fmt::Debug for JoinError {
 }
 
 impl std::error::Error for JoinError {}
+
+/// The unwind that ends a coroutine as cancelled: its body catches it and
+/// ends without a result, so its join reports it cancelled. A stand-in
+/// (`distributed::stand_in`) ends with it when the distributed task it
+/// stands for was cancelled. Private to the crate: user code cannot raise
+/// it.
+#[derive(Debug)]
+pub(crate) struct EndCancelled;

@@ -162,6 +162,46 @@ impl<T: 'static> TaskGroup<T> {
         id
     }
 
+    /// Spawns `f` on any worker of the runtime (see
+    /// [`spawn_distributed`](crate::spawn_distributed)) as a member of the
+    /// group: joined, cancelled and dropped with the others. On the calling
+    /// worker a local stand-in is the member: it waits for the task, passes
+    /// a cancellation on to it, and ends as it ended (its value, its panic,
+    /// or cancelled). The id returned is the stand-in's.
+    ///
+    /// ```
+    /// let mut total = 0;
+    /// green::Builder::new().workers(2).run(|| {
+    ///     let mut group = green::TaskGroup::new();
+    ///     for n in 1..=10u64 {
+    ///         group.spawn_distributed(move || n * n);
+    ///     }
+    ///     while let Some((_, square)) = group.join_next() {
+    ///         total += square.expect("no member failed");
+    ///     }
+    /// });
+    /// assert_eq!(total, 385);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](crate::spawn): outside a runtime, or with no stack for
+    /// the stand-in.
+    pub fn spawn_distributed<F>(&mut self, f: F) -> TaskId
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send,
+    {
+        self.spawn(move || {
+            // Placed when the stand-in starts: a member cancelled before
+            // then never places its task.
+            match Builder::new().spawn_distributed(f) {
+                Ok(child) => super::distributed::stand_in(&child),
+                Err(err) => panic!("{err}"),
+            }
+        })
+    }
+
     /// Waits for the next coroutine of the group to finish and returns its
     /// id and result; `None` once the group is empty.
     ///

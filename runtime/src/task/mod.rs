@@ -13,7 +13,7 @@
 pub(crate) mod cancel_state;
 pub(crate) mod cell;
 pub(crate) mod coroutine;
-mod distributed;
+pub(crate) mod distributed;
 pub(crate) mod error;
 mod group;
 pub(crate) mod id;

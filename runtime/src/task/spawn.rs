@@ -9,7 +9,7 @@ use std::sync::{Arc, Once};
 
 use super::cell::TaskCell;
 use super::coroutine::{self, TaskCoroutine, TaskYielder};
-use super::error::JoinError;
+use super::error::{EndCancelled, JoinError};
 use super::id::Task;
 use super::join::JoinHandle;
 use super::slot::{JoinSlot, Packet, Slot};
@@ -205,6 +205,9 @@ where
             // coroutine ends without a result (a join reports it
             // cancelled).
             Err(payload) if teardown::is_teardown(&*payload) => return,
+            // Ended as cancelled (a stand-in whose distributed task was):
+            // no result either.
+            Err(payload) if payload.is::<EndCancelled>() => return,
             Err(payload) => {
                 let task = Context::with(|cx| cx.current_task()).expect("a task runs in its runtime");
                 Err(JoinError::panicked(payload, task.task()))
