@@ -200,7 +200,10 @@ impl Builder {
     /// one spawned with [`spawn_distributed`](crate::spawn_distributed)
     /// (a `Send` closure) goes to the spawning worker's queue, where an
     /// idle worker may take it over before it starts. A coroutine that has
-    /// started never changes thread.
+    /// started never changes thread. Besides the workers, a runtime of
+    /// several has one more thread, `green-monitor`, which sends an idle
+    /// worker for jobs queued behind a busy one and sleeps while every
+    /// queue is empty.
     ///
     /// Choose 1 (or [`run`]) unless the program has parallel work: one
     /// worker needs no `Send` anywhere and makes every wake-up local. Choose
