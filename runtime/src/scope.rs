@@ -326,6 +326,15 @@ impl<E> Drop for RemoteWatch<'_, E> {
 /// A distributed child's closure and what reports its end, in the order
 /// they are dropped (fields drop in declaration order): the closure, and
 /// everything it borrows through, is gone before the parent hears of it.
+///
+/// This is what lets [`Scope::try_spawn_distributed`] type the job
+/// `'static` although it borrows for `'scope`: the report's drop is what
+/// ends the stand-in's wait (a stand-in whose scope is cancelled passes
+/// the cancellation on and still waits, shielded); the scope does not
+/// return, nor unwind past its frame, before every stand-in has ended
+/// (`wait_for_children`), except when the runtime tears the parent down,
+/// and then [`RemoteWatch`] leaks the parent, stack and all, while any
+/// report has not been dropped.
 struct RemoteChild<F, R> {
     /// The closure, until it runs.
     f: Option<F>,
@@ -596,18 +605,9 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         let (sender, outcome) = bounded(1);
         let child = RemoteChild { f: Some(f), report: Report { sender: Some(sender), outcome: None, live } };
         let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || child.run());
-        // SAFETY: only the lifetime changes, from `'scope` to `'static`, so
-        // that the job can wait in a worker's queue. What the job borrows
-        // outlives every use of it: the job's closure is dropped (run or
-        // not) before its `Report` is (field order of `RemoteChild`), and
-        // the report's drop is what ends the stand-in's wait; the scope
-        // does not return (nor unwind past its frame, on any path but the
-        // runtime's teardown) before every stand-in has ended, because
-        // stand-ins are children like any other (`wait_for_children`, and
-        // a stand-in that is cancelled still waits, shielded); and on the
-        // teardown path `RemoteWatch` leaks the parent, stack and all,
-        // while any report has not been dropped. The job is `Send`
-        // because `F`, `T` and `E` are.
+        // SAFETY: only the lifetime changes (to 'static). What the job borrows outlives it: its closure
+        // drops before its `Report`, whose drop ends the stand-in; the scope waits for every stand-in, and at
+        // teardown `RemoteWatch` leaks the parent while a report lives. `Send`: `F`, `T` and `E` are.
         let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
         self.try_spawn(move || stand_in(job, outcome))
     }
