@@ -67,6 +67,10 @@ pub(crate) fn fresh_id() -> u64 {
 pub(crate) struct Context {
     /// This runtime's identity: every wake-up compares it.
     id: u64,
+    /// What its coroutines record on the primitives they use (see
+    /// [`Context::home`]); kept here too, next to `id`, for the waits that
+    /// read it.
+    home: u64,
     /// Tasks ready to run, oldest first. A task is here at most once.
     pub(crate) run_queue: RunQueue<Rc<TaskCell>>,
     /// Every task spawned and not yet finished: for wake-ups by address
@@ -118,6 +122,7 @@ impl Context {
         }
         Ok(Context {
             id,
+            home,
             run_queue: RunQueue::default(),
             tasks: RefCell::new(Slab::new()),
             current: Cell::new(ptr::null()),
@@ -209,7 +214,7 @@ impl Context {
     /// workers of a runtime of several.
     #[inline]
     pub(crate) fn home(&self) -> u64 {
-        self.inbox.home()
+        self.home
     }
 
     /// This runtime's inbox, where other threads post wake-ups. It lives
