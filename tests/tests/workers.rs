@@ -257,7 +257,8 @@ fn an_idle_runtime_of_several_workers_uses_almost_no_cpu() {
     assert!(used < Duration::from_millis(50), "the idle workers used {used:?} of CPU in {NAP:?}");
 }
 
-/// CPU time of this process's worker threads (named `green-worker-N`), from
+/// CPU time of this process's worker threads (named `green-worker-N`) and
+/// of the runtime's monitor thread (`green-monitor`), from
 /// `/proc/self/task`.
 fn worker_cpu_time() -> Duration {
     let ticks_per_second = 100; // USER_HZ on Linux
@@ -265,7 +266,7 @@ fn worker_cpu_time() -> Duration {
     for entry in std::fs::read_dir("/proc/self/task").expect("the process's threads") {
         let dir = entry.expect("a thread").path();
         let Ok(name) = std::fs::read_to_string(dir.join("comm")) else { continue };
-        if !name.starts_with("green-worker-") {
+        if !name.starts_with("green-worker-") && !name.starts_with("green-monitor") {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
