@@ -58,7 +58,7 @@
 //! spawned and nested inside its own scope: a bounded number of times.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -216,7 +216,9 @@ struct Family<E> {
     body_frame: Cell<Option<FrameId>>,
     /// Distributed children whose closures have not been dropped yet, on
     /// whatever worker they are (see [`Scope::spawn_distributed`]).
-    remote_live: Arc<AtomicUsize>,
+    /// Made at the first such child: a scope without one allocates
+    /// nothing for it.
+    remote_live: OnceCell<Arc<AtomicUsize>>,
 }
 
 impl<E> Family<E> {
@@ -231,7 +233,7 @@ impl<E> Family<E> {
             failure: RefCell::new(None),
             cancelled: Cell::new(false),
             body_frame: Cell::new(None),
-            remote_live: Arc::new(AtomicUsize::new(0)),
+            remote_live: OnceCell::new(),
         }
     }
 
@@ -310,7 +312,9 @@ struct RemoteWatch<'a, E>(&'a Rc<Family<E>>);
 impl<E> Drop for RemoteWatch<'_, E> {
     fn drop(&mut self) {
         let family = self.0;
-        if family.parent.unwinding.get() && family.remote_live.load(Ordering::Acquire) > 0 {
+        if family.parent.unwinding.get()
+            && family.remote_live.get().is_some_and(|live| live.load(Ordering::Acquire) > 0)
+        {
             eprintln!(
                 "green: coroutine '{}' (id {}) was torn down at shutdown inside a green::scope whose \
                  distributed children still run on other workers; it is left suspended and its stack is \
@@ -599,7 +603,7 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         T: Send + 'scope,
         E: Send,
     {
-        let live = self.shared.remote_live.clone();
+        let live = self.shared.remote_live.get_or_init(|| Arc::new(AtomicUsize::new(0))).clone();
         live.fetch_add(1, Ordering::Relaxed);
         // Capacity 1, one message: the send never waits.
         let (sender, outcome) = bounded(1);
