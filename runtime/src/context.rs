@@ -54,6 +54,8 @@ pub(crate) struct Config {
     /// For a worker of a runtime of several: the runtime's stall board and
     /// the worker's index on it (`board.rs`).
     pub(crate) board: Option<(Arc<Board>, usize)>,
+    /// The runtime's blocking pool, shared by its workers (`blocking.rs`).
+    pub(crate) blocking: Arc<crate::blocking::LazyPool>,
 }
 
 /// A new runtime identity, never 0 and never given out twice: a runtime's

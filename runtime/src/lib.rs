@@ -53,6 +53,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, clippy::undocumented_unsafe_blocks)]
 
+pub mod blocking;
 mod board;
 mod cancel;
 pub mod channel;

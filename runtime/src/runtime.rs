@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::blocking::{CloseOnDrop, LazyPool, PoolConfig};
 use crate::board::Board;
 use crate::context::{self, Config};
 use crate::scheduler::Scheduler;
@@ -72,6 +73,8 @@ pub struct Builder {
     protection: Protection,
     /// Worker threads, the calling one included.
     workers: usize,
+    /// The blocking pool's settings.
+    blocking: PoolConfig,
 }
 
 impl Default for Builder {
@@ -103,6 +106,7 @@ impl Builder {
             name: Some(Arc::from("main")),
             protection: Protection::Auto,
             workers: 1,
+            blocking: PoolConfig::default(),
         }
     }
 
@@ -233,13 +237,74 @@ impl Builder {
         self
     }
 
+    /// Sets the most threads the runtime's blocking pool runs at once
+    /// (default [`blocking::DEFAULT_THREADS`], 512); see
+    /// [`green::blocking`](crate::blocking). Threads start only when work
+    /// waits and none is idle. For CPU-bound work, the number of cores is
+    /// the useful most; blocking calls that mostly wait (files, DNS) can use
+    /// many more.
+    ///
+    /// # Panics
+    ///
+    /// Not here, but [`Builder::run`] panics before starting anything if
+    /// `n` is 0.
+    ///
+    /// [`blocking::DEFAULT_THREADS`]: crate::blocking::DEFAULT_THREADS
+    pub fn blocking_threads(mut self, n: usize) -> Builder {
+        self.blocking.threads = n;
+        self
+    }
+
+    /// Sets how long an idle thread of the blocking pool waits for work
+    /// before it exits (default [`blocking::DEFAULT_IDLE_TIMEOUT`], 10 s).
+    ///
+    /// [`blocking::DEFAULT_IDLE_TIMEOUT`]: crate::blocking::DEFAULT_IDLE_TIMEOUT
+    pub fn blocking_idle_timeout(mut self, timeout: Duration) -> Builder {
+        self.blocking.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets the most closures that wait in the blocking pool's queue for a
+    /// thread (default [`blocking::DEFAULT_QUEUE_LIMIT`], 65,536). When the
+    /// queue is full, [`blocking::unblock`](crate::blocking::unblock) and
+    /// [`blocking::spawn`](crate::blocking::spawn) wait for room, so memory
+    /// stays bounded however fast work arrives.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sum = green::Builder::new()
+    ///     .blocking_threads(2)
+    ///     .blocking_queue_limit(4)
+    ///     .blocking_idle_timeout(Duration::from_millis(100))
+    ///     .run(|| {
+    ///         let handles: Vec<_> = (0..16u64)
+    ///             .map(|i| green::blocking::spawn(move || i).unwrap()) // waits while 4 are queued
+    ///             .collect();
+    ///         handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    ///     });
+    /// assert_eq!(sum, 120);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Not here, but [`Builder::run`] panics before starting anything if
+    /// `n` is 0 or above [`Semaphore::MAX_PERMITS`](crate::sync::Semaphore::MAX_PERMITS).
+    ///
+    /// [`blocking::DEFAULT_QUEUE_LIMIT`]: crate::blocking::DEFAULT_QUEUE_LIMIT
+    pub fn blocking_queue_limit(mut self, n: usize) -> Builder {
+        self.blocking.queue_limit = n;
+        self
+    }
+
     /// Runs `main` on a runtime with these options; see [`run`].
     ///
     /// # Panics
     ///
     /// As [`run`]; also, before starting anything, if the stack size is
-    /// above [`Builder::MAX_STACK_SIZE`], or the number of workers is 0 or
-    /// above [`Builder::MAX_WORKERS`]. With several workers, `run` returns
+    /// above [`Builder::MAX_STACK_SIZE`], the number of workers is 0 or
+    /// above [`Builder::MAX_WORKERS`], or the blocking pool's settings are
+    /// out of range. With several workers, `run` returns
     /// once every worker has torn its coroutines down and its thread has
     /// exited; a worker thread that panicked makes `run` panic with its
     /// payload (after all have exited).
@@ -258,12 +323,19 @@ impl Builder {
                 Builder::MAX_WORKERS
             );
         }
+        if let Err(err) = self.blocking.check() {
+            panic!("{err}");
+        }
         let spin_before_sleep = if self.workers > 1 { SPIN_BEFORE_SLEEP } else { Duration::ZERO };
+        let blocking = Arc::new(LazyPool::new(self.blocking));
+        // Closes the pool once every worker has torn its coroutines down.
+        let _close = CloseOnDrop(blocking.clone());
         let config = Config {
             stack_size: self.stack_size,
             protection: self.protection,
             spin_before_sleep,
             board: None,
+            blocking,
         };
         if self.workers == 1 {
             return Scheduler::run(config, self.name, main);

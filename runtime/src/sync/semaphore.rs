@@ -256,6 +256,13 @@ impl Semaphore {
         }
     }
 
+    /// Marks the semaphore as used by `home` (see `sync/wait/touch.rs`):
+    /// for a semaphore that something outside the waiting runtime
+    /// releases, such as the blocking pool's queue.
+    pub(crate) fn used_by(&self, home: u64) {
+        self.waiters.lock().touched_by(Some(home));
+    }
+
     /// Acquires one permit, waiting until it is available.
     ///
     /// # Errors
