@@ -69,7 +69,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -527,6 +527,9 @@ struct Job {
     /// The closure, until a thread starts it or its waiter takes it back:
     /// whoever takes it decides whether it runs.
     work: Mutex<Option<Work>>,
+    /// Its waiter or handle took it back: a later wait reports it
+    /// cancelled rather than dropped by a closing pool.
+    cancelled: AtomicBool,
 }
 
 /// A queued closure, ready to run on a pool thread: it counts itself in
@@ -599,6 +602,7 @@ impl Pool {
         result.used_by(inner.home);
         let job = Arc::new(Job {
             work: Mutex::new(Some(Box::new(move |inner: &Inner| run_work(f, sender, inner)))),
+            cancelled: AtomicBool::new(false),
         });
         let mut state = self.lock();
         if state.closed {
@@ -723,7 +727,9 @@ impl Pool {
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(payload)) => Err(BlockingError { repr: Repr::Panicked(payload) }),
-            // The closure was dropped without running: the pool closed.
+            // The closure was dropped without running: taken back, or the
+            // pool closed.
+            Err(_) if job.cancelled.load(Ordering::Relaxed) => Err(BlockingError { repr: Repr::Cancelled }),
             Err(_) => Err(BlockingError { repr: Repr::Closed }),
         }
     }
@@ -748,6 +754,7 @@ impl Pool {
         drop(state);
         self.inner.room.add_permits(1);
         if cancelled {
+            job.cancelled.store(true, Ordering::Relaxed);
             self.inner.cancelled_queued.fetch_add(1, Ordering::Relaxed);
         }
         // Dropped outside the lock: a destructor may take time, or wait.

@@ -56,6 +56,9 @@ pub(crate) struct Config {
     pub(crate) board: Option<(Arc<Board>, usize)>,
     /// The runtime's blocking pool, shared by its workers (`blocking.rs`).
     pub(crate) blocking: Arc<crate::blocking::LazyPool>,
+    /// How long a coroutine may hold the thread before the stall watchdog
+    /// reports it; `None`: not watched (`watchdog.rs`).
+    pub(crate) stall_threshold: Option<std::time::Duration>,
 }
 
 /// A new runtime identity, never 0 and never given out twice: a runtime's
@@ -98,6 +101,9 @@ pub(crate) struct Context {
     /// Set once the main task has finished: the remaining tasks are being
     /// torn down (see `task/teardown.rs`).
     pub(crate) shutting_down: Cell<bool>,
+    /// I/O operations left before the coroutine that completes the next
+    /// one without waiting yields (see `net/io.rs`, "The I/O budget").
+    pub(crate) io_budget: Cell<u32>,
     /// Cores of shared waiters kept for the next waits of this runtime's
     /// coroutines (see `sync/wait/waiter.rs`).
     pub(crate) waiter_spares: Spares,
@@ -135,6 +141,7 @@ impl Context {
             stacks: RefCell::new(StackPool::new(config.protection)),
             config,
             shutting_down: Cell::new(false),
+            io_budget: Cell::new(crate::net::IO_BUDGET),
             waiter_spares: Spares::default(),
             panicking_tasks: Cell::new(0),
         })

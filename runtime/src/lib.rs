@@ -29,14 +29,17 @@
 //! * **Do not block the thread.** One runtime is one OS thread, and its
 //!   coroutines take turns on it. A blocking `std` call in a coroutine
 //!   (`std::fs`, `std::net`, `std::thread::sleep`, a `std::sync::Mutex`
-//!   held elsewhere, a DNS lookup) stops every coroutine of the runtime
-//!   until it returns. Use `green::sleep`, [`net`], [`channel`] and
-//!   [`sync`] instead; run blocking calls on a thread of your own and hand
-//!   the result over through a [`channel`].
+//!   held elsewhere) stops every coroutine of the runtime until it
+//!   returns. Use `green::sleep`, [`net`], [`fs`], [`channel`] and
+//!   [`sync`] instead; run blocking calls that have no green version with
+//!   [`blocking::unblock`], on a pool of OS threads, while only the calling
+//!   coroutine waits. Host names are resolved on that pool.
 //! * **Long CPU loops hold the thread.** A coroutine runs until it blocks
 //!   in `green` or calls [`yield_now`]; a loop that computes for a second
-//!   delays every other coroutine by a second. Call [`yield_now`] every few
-//!   milliseconds of work, or move the work to a thread.
+//!   delays every other coroutine by a second. Call [`yield_now`] every
+//!   few milliseconds of work, or move the work to [`blocking::unblock`].
+//!   The stall [`watchdog`] names a coroutine that holds its thread for
+//!   over 100 ms on stderr ([`Builder::stall_watchdog`]).
 //! * **One worker uses one core.** [`run`] is one worker;
 //!   [`Builder::workers`] runs more, and [`spawn_distributed`] places a
 //!   `Send` closure on any of them. A coroutine never moves to another
@@ -72,6 +75,7 @@ pub mod task;
 mod time;
 mod timeout;
 mod timer;
+pub mod watchdog;
 mod workers;
 
 pub use cancel::{Cancelled, is_cancelled};

@@ -75,6 +75,8 @@ pub struct Builder {
     workers: usize,
     /// The blocking pool's settings.
     blocking: PoolConfig,
+    /// The stall watchdog's threshold; `None`: off.
+    stall_threshold: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -107,6 +109,7 @@ impl Builder {
             protection: Protection::Auto,
             workers: 1,
             blocking: PoolConfig::default(),
+            stall_threshold: Some(crate::watchdog::DEFAULT_STALL_THRESHOLD),
         }
     }
 
@@ -297,6 +300,40 @@ impl Builder {
         self
     }
 
+    /// Sets when the stall watchdog reports a coroutine that holds its
+    /// worker's thread without parking or yielding: after `threshold`
+    /// (default 100 ms), or never (`None`).
+    ///
+    /// While a coroutine computes, or calls a blocking function, no other
+    /// coroutine of its worker runs: their timers fire late and their
+    /// sockets wait. The watchdog, one thread for the whole process, looks
+    /// at every worker four times per threshold and prints one report per
+    /// incident to stderr, naming the coroutine, its id, where it was
+    /// spawned and how long it has held the thread, with what to do about
+    /// it ([`blocking::unblock`](crate::blocking::unblock), or
+    /// [`yield_now`](crate::yield_now) now and then):
+    ///
+    /// ```text
+    /// green: stall: coroutine 'resize' (id 12, spawned at src/main.rs:40:9) has held the thread 'main'
+    /// for at least 100 ms without parking or yielding; ...
+    /// ```
+    ///
+    /// Watching costs a worker three plain stores per switch; thresholds
+    /// down to 1 ms are cheap (the watchdog then looks every 250 µs). The
+    /// report is a warning: nothing is interrupted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// green::Builder::new().stall_watchdog(Some(Duration::from_millis(10))).run(|| {
+    ///     green::spawn(|| green::sleep(Duration::from_millis(1))).join().unwrap();
+    /// });
+    /// ```
+    pub fn stall_watchdog(mut self, threshold: Option<Duration>) -> Builder {
+        self.stall_threshold = threshold;
+        self
+    }
+
     /// Runs `main` on a runtime with these options; see [`run`].
     ///
     /// # Panics
@@ -336,6 +373,7 @@ impl Builder {
             spin_before_sleep,
             board: None,
             blocking,
+            stall_threshold: self.stall_threshold,
         };
         if self.workers == 1 {
             return Scheduler::run(config, self.name, main);

@@ -59,6 +59,7 @@ use crate::task::slot::Packet;
 use crate::task::spawn;
 use crate::task::state::{Switch, TaskState, Teardown, WakeReason};
 use crate::timer::Timers;
+use crate::watchdog::{self, Stamp, Watched};
 
 /// Task switches between two non-blocking polls of the reactor, so that a
 /// busy run queue cannot starve I/O and timers (tokio uses 61 as well).
@@ -81,6 +82,12 @@ pub(crate) struct Scheduler {
     /// The last wake-up came from another thread: spin before the next
     /// sleep (see [`Scheduler::spin_for_posts`]).
     spin_pays: Cell<bool>,
+    /// What the stall watchdog sees of this worker (`watchdog.rs`).
+    stamp: Arc<Stamp>,
+    /// Switches into coroutines so far, the stamp's count.
+    switches: Cell<u64>,
+    /// The stamp's registration with the watchdog, if it watches.
+    _watched: Option<Watched>,
 }
 
 impl Scheduler {
@@ -101,7 +108,16 @@ impl Scheduler {
             Ok(cx) => cx,
             Err(err) => panic!("green: cannot create the epoll instance: {err}"),
         };
+        let label = match &config_label(&cx) {
+            Some(k) => format!("worker {k}"),
+            None => format!("the thread '{}'", thread::current().name().unwrap_or("<unnamed>")),
+        };
+        let stamp = Arc::new(Stamp::new(cx.config.stall_threshold.unwrap_or_default(), label));
+        let watched = cx.config.stall_threshold.map(|_| watchdog::watch_stamp(stamp.clone()));
         let scheduler = Scheduler {
+            stamp,
+            switches: Cell::new(0),
+            _watched: watched,
             cx,
             posted: RefCell::new(Vec::new()),
             due: RefCell::new(Vec::new()),
@@ -483,11 +499,15 @@ impl Scheduler {
         }
         running.state.set(TaskState::Running);
         overflow::enter(&running.info);
+        let switches = self.switches.get() + 1;
+        self.switches.set(switches);
+        self.stamp.enter(running.task(), switches);
         let previous = self.cx.current.replace(&task);
         debug_assert!(previous.is_null(), "run_task is not re-entrant");
         let result = coroutine.as_mut().expect("a runnable task has a coroutine").resume(());
         drop(coroutine);
         self.cx.current.set(ptr::null());
+        self.stamp.leave();
         overflow::leave();
         if running.panicking.get() {
             self.note_switch_out(running, matches!(result, CoroutineResult::Return(())));
@@ -597,9 +617,13 @@ impl Scheduler {
         let Some(mut coroutine) = task.coroutine.borrow_mut().take() else { return };
         task.state.set(TaskState::Running);
         overflow::enter(&task.info);
+        let switches = self.switches.get() + 1;
+        self.switches.set(switches);
+        self.stamp.enter(task.task(), switches);
         self.cx.current.set(task);
         let result = coroutine.resume(());
         self.cx.current.set(ptr::null());
+        self.stamp.leave();
         overflow::leave();
         task.state.set(TaskState::Done);
         task.join_waiter.borrow_mut().take();
@@ -713,7 +737,13 @@ fn other_threads() -> Option<usize> {
     // count fields after its closing one. `num_threads` is field 20.
     let after = stat.rsplit_once(')')?.1;
     let threads: usize = after.split_whitespace().nth(17)?.parse().ok()?;
-    threads.checked_sub(1)
+    // The watchdog's thread never wakes a coroutine.
+    threads.checked_sub(1 + crate::watchdog::threads())
+}
+
+/// This worker's index in a runtime of several.
+fn config_label(cx: &Context) -> Option<usize> {
+    cx.config.board.as_ref().map(|(_, k)| *k)
 }
 
 /// CPU time used by the process's threads other than the calling one.

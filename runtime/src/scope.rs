@@ -62,7 +62,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -445,6 +445,7 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
     /// # Panics
     ///
     /// If no stack can be had for the child.
+    #[track_caller]
     pub fn spawn<T, F>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> Result<T, E> + 'scope,
@@ -473,6 +474,7 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
     /// # Errors
     ///
     /// When no stack can be had (the error says which limit was hit).
+    #[track_caller]
     pub fn try_spawn<T, F>(&'scope self, f: F) -> io::Result<ScopedJoinHandle<'scope, T>>
     where
         F: FnOnce() -> Result<T, E> + 'scope,
@@ -480,7 +482,7 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
     {
         let shared = &self.shared;
         let slot: Rc<RefCell<Option<Result<T, JoinError>>>> = Rc::new(RefCell::new(None));
-        let task = Rc::new(TaskCell::new(None, ()));
+        let task = Rc::new(TaskCell::with_identity(Task::new(None, Some(Location::caller())), ()));
         if torn_down(&shared.parent) {
             // The parent's children have been torn down already, or are
             // being: a child started now could outlive the frame it
@@ -577,6 +579,7 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
     /// # Panics
     ///
     /// If no stack can be had for the stand-in.
+    #[track_caller]
     pub fn spawn_distributed<T, F>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> Result<T, E> + Send + 'scope,
@@ -597,6 +600,7 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
     /// When no stack can be had for the stand-in. (A stack for the child
     /// itself is found on its worker; if it cannot be had there, the error
     /// is printed there and the child counts as panicked.)
+    #[track_caller]
     pub fn try_spawn_distributed<T, F>(&'scope self, f: F) -> io::Result<ScopedJoinHandle<'scope, T>>
     where
         F: FnOnce() -> Result<T, E> + Send + 'scope,

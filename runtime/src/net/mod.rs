@@ -75,9 +75,12 @@
 //!
 //! # Caveats
 //!
-//! * Resolving a host name (`connect("example.com:80")`) calls
-//!   `getaddrinfo(3)`, which blocks the thread and with it every coroutine
-//!   on it. Resolve ahead of time, or pass a `SocketAddr`.
+//! * Resolving a host name (`connect("example.com:80")`, [`lookup_host`])
+//!   calls `getaddrinfo(3)` on the blocking pool ([`crate::blocking`]):
+//!   the coroutine parks, the others run, and a lookup costs a hand-off to
+//!   a pool thread. An address written as numbers needs no lookup. The
+//!   address parameters take [`ToSocketAddrs`], a sealed trait with
+//!   `std`'s implementations (strings, pairs, `SocketAddr`s, slices).
 //! * A socket registers with the runtime of the first coroutine that waits
 //!   on it, and can wait only there while that runtime runs (plain threads
 //!   can always use it). Once that runtime has ended, the next runtime to
@@ -117,6 +120,13 @@ mod unix_datagram;
 mod unix_listener;
 mod unix_stream;
 
+pub use addr::{ToSocketAddrs, lookup_host};
+
+/// Socket operations a thread completes without waiting before the
+/// coroutine that completes the next one yields to the others: so a
+/// connection whose data is always ready cannot starve the rest of its
+/// worker (as tokio's budget of 128 per task).
+pub(crate) const IO_BUDGET: u32 = 128;
 pub use tcp_listener::{Incoming, TcpListener};
 pub use tcp_stream::TcpStream;
 pub use udp::UdpSocket;

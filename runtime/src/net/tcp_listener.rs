@@ -2,12 +2,12 @@
 
 use std::io;
 use std::iter::FusedIterator;
-use std::net::{self, SocketAddr, ToSocketAddrs};
+use std::net::{self, SocketAddr};
 use std::os::fd::AsFd;
 
 use crate::net::TcpStream;
 use crate::net::accept::{self, ShortageLog};
-use crate::net::addr;
+use crate::net::addr::{self, ToSocketAddrs};
 use crate::net::convert::socket_conversions;
 use crate::net::socket::{self, Socket, Ttl};
 use crate::net::sys::{self, RawAddr};

@@ -14,11 +14,11 @@
 //! that fails, times out or is cancelled (its coroutine unwound) closes it.
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{self, Shutdown, SocketAddr};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use crate::net::addr;
+use crate::net::addr::{self, ToSocketAddrs};
 use crate::net::convert::socket_conversions;
 use crate::net::socket::{self, Socket, Ttl};
 use crate::net::sys::{self, Connect, RawAddr};

@@ -1,10 +1,10 @@
 //! [`UdpSocket`]: `std::net::UdpSocket` for coroutines.
 
 use std::io;
-use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::net::addr;
+use crate::net::addr::{self, ToSocketAddrs};
 use crate::net::convert::socket_conversions;
 use crate::net::socket::{self, Socket, Ttl};
 
@@ -51,7 +51,7 @@ impl UdpSocket {
     /// The last address's error, or `InvalidInput` if `addr` resolves to
     /// nothing.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
-        Ok(UdpSocket::from_socket(Socket::new(net::UdpSocket::bind(addr)?)?))
+        addr::each_addr(addr, |addr| Ok(UdpSocket::from_socket(Socket::new(net::UdpSocket::bind(addr)?)?)))
     }
 
     /// Receives one datagram, parking until one arrives; returns its length
@@ -83,7 +83,7 @@ impl UdpSocket {
     /// address `addr` resolves to that works. Does not wait: UDP has no
     /// handshake.
     pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
-        self.socket.get_ref().connect(addr)
+        addr::each_addr(addr, |addr| self.socket.get_ref().connect(addr))
     }
 
     /// Sends `buf` to the connected address.

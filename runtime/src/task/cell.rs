@@ -112,7 +112,7 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
 impl<S> TaskCell<S> {
     /// A task that has not been given its coroutine yet.
     pub(crate) fn new(name: Option<Arc<str>>, slot: S) -> TaskCell<S> {
-        TaskCell::with_identity(Task::new(name), slot)
+        TaskCell::with_identity(Task::new(name, None), slot)
     }
 
     /// A task whose identity was made beforehand (a task spawned on another
@@ -140,6 +140,14 @@ impl<S> TaskCell<S> {
             parked_at: Cell::new(None),
             slot,
         }
+    }
+}
+
+impl<S: ?Sized> Drop for TaskCell<S> {
+    /// Waits, before the record is freed, while the stall watchdog reads
+    /// its `Task` (see `watchdog.rs`).
+    fn drop(&mut self) {
+        crate::watchdog::retire(&self.info.task);
     }
 }
 

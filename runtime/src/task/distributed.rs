@@ -7,7 +7,7 @@
 //! its worker's inbox.
 
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -139,6 +139,7 @@ impl Builder {
     /// });
     /// assert_eq!(ids, 12);
     /// ```
+    #[track_caller]
     pub fn spawn_distributed<F, T>(self, f: F) -> io::Result<DistributedHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -172,6 +173,7 @@ impl Builder {
     /// });
     /// assert_ne!(threads.0, threads.1, "two workers, two threads");
     /// ```
+    #[track_caller]
     pub fn spawn_on_worker<F, T>(self, worker: usize, f: F) -> io::Result<DistributedHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -221,6 +223,7 @@ pub fn workers() -> usize {
 /// # Panics
 ///
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn_distributed<F, T>(f: F) -> DistributedHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -235,6 +238,7 @@ where
 /// Spawns the boxed `job` as a distributed task of the current runtime
 /// (for `Scope::spawn_distributed`, which boxes a closure whose lifetime
 /// it guarantees itself).
+#[track_caller]
 pub(crate) fn spawn_boxed(job: Box<dyn FnOnce() + Send>) -> io::Result<DistributedHandle<()>> {
     place(None, None, None, job)
 }
@@ -263,6 +267,7 @@ pub(crate) fn stand_in<T>(child: &DistributedHandle<T>) -> T {
 /// Places `f` as a task named `name` with stacks of `stack_size` on a
 /// worker of the current runtime: `worker` if given, else the calling
 /// one's queue, where another may take it over.
+#[track_caller]
 fn place<F, T>(
     name: Option<Arc<str>>,
     stack_size: Option<usize>,
@@ -303,6 +308,7 @@ where
 
 /// A distributed task ready to be queued: the job that starts it, and its
 /// handle.
+#[track_caller]
 fn prepare<F, T>(
     name: Option<Arc<str>>,
     stack_size: Option<usize>,
@@ -314,7 +320,7 @@ where
     T: Send + 'static,
 {
     let remote = Arc::new(Remote {
-        task: Task::new(name),
+        task: Task::new(name, Some(Location::caller())),
         address: Mutex::new(None),
         cancelled: AtomicBool::new(false),
     });
@@ -389,6 +395,7 @@ impl Handle {
     /// workers, the spawns go to their queues in turn). If the runtime has
     /// ended (or ends before the task starts), the task never runs and its
     /// join reports it cancelled.
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> DistributedHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,

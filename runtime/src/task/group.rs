@@ -130,6 +130,7 @@ impl<T: 'static> TaskGroup<T> {
     /// # Panics
     ///
     /// As [`spawn`](crate::spawn): outside a runtime, or with no stack.
+    #[track_caller]
     pub fn spawn<F>(&mut self, f: F) -> TaskId
     where
         F: FnOnce() -> T + 'static,
@@ -142,6 +143,7 @@ impl<T: 'static> TaskGroup<T> {
     /// # Panics
     ///
     /// As [`spawn`](crate::spawn): outside a runtime, or with no stack.
+    #[track_caller]
     pub fn spawn_with<F>(&mut self, builder: Builder, f: F) -> TaskId
     where
         F: FnOnce() -> T + 'static,
@@ -187,6 +189,7 @@ impl<T: 'static> TaskGroup<T> {
     ///
     /// As [`spawn`](crate::spawn): outside a runtime, or with no stack for
     /// the stand-in.
+    #[track_caller]
     pub fn spawn_distributed<F>(&mut self, f: F) -> TaskId
     where
         F: FnOnce() -> T + Send + 'static,

@@ -2,6 +2,7 @@
 //! Plain data, used from the stack overflow report up to the public API.
 
 use std::cell::Cell;
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -62,18 +63,21 @@ pub struct Task {
     id: TaskId,
     /// Its name, if it has one.
     name: Option<Arc<str>>,
+    /// Where it was spawned, if the spawn function knew.
+    spawned_at: Option<&'static Location<'static>>,
 }
 
 impl Task {
-    /// A new coroutine's identity, with a fresh id.
-    pub(crate) fn new(name: Option<Arc<str>>) -> Task {
-        Task { id: TaskId::next(), name }
+    /// A new coroutine's identity, with a fresh id, spawned at
+    /// `spawned_at`.
+    pub(crate) fn new(name: Option<Arc<str>>, spawned_at: Option<&'static Location<'static>>) -> Task {
+        Task { id: TaskId::next(), name, spawned_at }
     }
 
     /// An identity with a made-up id, for unit tests.
     #[cfg(test)]
     pub(crate) fn for_test(id: u64, name: Option<&str>) -> Task {
-        Task { id: TaskId(id), name: name.map(Arc::from) }
+        Task { id: TaskId(id), name: name.map(Arc::from), spawned_at: None }
     }
 
     /// The coroutine's id, unique in the process.
@@ -84,6 +88,22 @@ impl Task {
     /// The coroutine's name, if it was given one.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// Where the coroutine was spawned: the caller of [`spawn`](crate::spawn)
+    /// or of the other spawn functions; `None` for a runtime's main
+    /// coroutine and the runtime's own.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let line = line!() + 1;
+    ///     let child = green::spawn(|| green::current());
+    ///     let at = child.join().unwrap().spawned_at().expect("a spawned coroutine knows");
+    ///     assert_eq!((at.file(), at.line()), (file!(), line));
+    /// });
+    /// ```
+    pub fn spawned_at(&self) -> Option<&'static Location<'static>> {
+        self.spawned_at
     }
 
     /// The name, or `<unnamed>`: how messages name the coroutine.

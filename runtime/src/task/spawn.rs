@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::rc::Rc;
 use std::sync::{Arc, Once};
 
@@ -41,6 +41,7 @@ use crate::stack::Stack;
 ///     assert_eq!(handle.join().unwrap(), 10);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + 'static,
@@ -105,13 +106,15 @@ impl Builder {
     ///
     /// Outside a runtime; or when no stack can be had (the error says which
     /// limit was hit and how to raise it).
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
+        let task = Task::new(self.name, Some(Location::caller()));
         let spawned = Context::with(|cx| {
-            let task = Rc::new(TaskCell::new(self.name, Spawned::new(f)));
+            let task = Rc::new(TaskCell::with_identity(task, Spawned::new(f)));
             let size = self.stack_size.unwrap_or_else(|| cx.default_stack_size());
             cx.spawn(task.clone(), size)?;
             Ok(JoinHandle::new(task))
