@@ -1,6 +1,7 @@
 //! Shared helpers for the examples: a small command-line flag parser
-//! (this file), and the socket-free parts of the `chat` example
-//! ([`chat`]).
+//! (this file), the socket-free parts of the `chat` example ([`chat`]),
+//! and the request protocol and server models of `fib_server`,
+//! `fib_probe` and `showdown` ([`fib`]).
 //!
 //! Every example takes flags of the form `--name value` or `--name=value`,
 //! switches of the form `--name` (no value), and `--help` (or `-h`), which
@@ -34,6 +35,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod chat;
+pub mod fib;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -41,6 +43,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::process;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// A flag an example accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +258,43 @@ impl Flags {
         Ok(Clamped { value, note })
     }
 
+    /// The value of `--name` parsed as a `T`; there is no default.
+    /// `expected` says in words what the flag takes, for the error.
+    ///
+    /// # Errors
+    ///
+    /// The flag was not given, or its value does not parse as a `T`.
+    pub fn required<T: FromStr>(&self, name: &str, expected: &str) -> Result<T, FlagError> {
+        let Some(text) = self.values.get(name) else {
+            return Err(FlagError::new(format!("--{name} is required: give {expected}")));
+        };
+        text.parse().map_err(|_| FlagError::new(format!("--{name} must be {expected} (got '{text}')")))
+    }
+
+    /// The value of `--name` as a number of seconds in `range` (fractions
+    /// allowed: `1.5`), or `default` if the flag was not given.
+    ///
+    /// # Errors
+    ///
+    /// The value is not a number of seconds in `range`; the error states
+    /// the range.
+    pub fn seconds(
+        &self,
+        name: &str,
+        default: Duration,
+        range: RangeInclusive<f64>,
+    ) -> Result<Duration, FlagError> {
+        let Some(text) = self.values.get(name) else { return Ok(default) };
+        match text.parse::<f64>() {
+            Ok(seconds) if range.contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
+            _ => Err(FlagError::new(format!(
+                "--{name} must be a number of seconds from {} to {}, such as 1.5 (got '{text}')",
+                range.start(),
+                range.end()
+            ))),
+        }
+    }
+
     /// The address a server listens on, from `--addr IP` (default
     /// 127.0.0.1) and `--port PORT` (0 to 65535, default `default_port`);
     /// a bad value is reported and the example exits with status 2.
@@ -267,6 +307,18 @@ impl Flags {
     /// example exits with status 2.
     pub fn get<T: FromStr>(&self, name: &str, default: T, expected: &str) -> T {
         self.value(name, default, expected).unwrap_or_else(|err| exit_with(self.program, &err))
+    }
+
+    /// Like [`required`](Flags::required), but a missing or bad value is
+    /// reported and the example exits with status 2.
+    pub fn get_required<T: FromStr>(&self, name: &str, expected: &str) -> T {
+        self.required(name, expected).unwrap_or_else(|err| exit_with(self.program, &err))
+    }
+
+    /// Like [`seconds`](Flags::seconds), but a bad value is reported and the
+    /// example exits with status 2.
+    pub fn get_seconds(&self, name: &str, default: Duration, range: RangeInclusive<f64>) -> Duration {
+        self.seconds(name, default, range).unwrap_or_else(|err| exit_with(self.program, &err))
     }
 
     /// Like [`number`](Flags::number), but a bad value is reported and the
@@ -407,6 +459,32 @@ mod tests {
         assert_eq!(err, "--count must be a whole number from 1 to 10000000 (got '0')");
         let err = flags(&["--addr", "nowhere"]).value("addr", 0u8, "an IP address").unwrap_err().to_string();
         assert_eq!(err, "--addr must be an IP address (got 'nowhere')");
+    }
+
+    #[test]
+    fn a_required_flag_says_what_to_give() {
+        let addr = "an address such as 127.0.0.1:7000";
+        let err = flags(&[]).required::<SocketAddr>("addr", addr).unwrap_err().to_string();
+        assert_eq!(err, "--addr is required: give an address such as 127.0.0.1:7000");
+        let err = flags(&["--addr", "home"]).required::<SocketAddr>("addr", addr).unwrap_err().to_string();
+        assert_eq!(err, "--addr must be an address such as 127.0.0.1:7000 (got 'home')");
+        let given = flags(&["--addr", "127.0.0.1:9"]).required::<SocketAddr>("addr", addr);
+        assert_eq!(given, Ok(SocketAddr::from(([127, 0, 0, 1], 9))));
+    }
+
+    #[test]
+    fn seconds_take_fractions_and_state_their_range() {
+        let seconds = |args: &[&str]| flags(args).seconds("count", Duration::from_secs(5), 0.1..=60.0);
+        assert_eq!(seconds(&[]), Ok(Duration::from_secs(5)));
+        assert_eq!(seconds(&["--count", "1.5"]), Ok(Duration::from_millis(1500)));
+        assert_eq!(seconds(&["--count", "2"]), Ok(Duration::from_secs(2)));
+        for bad in ["0", "-1", "61", "nan", "inf", "soon"] {
+            let err = seconds(&["--count", bad]).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("--count must be a number of seconds from 0.1 to 60, such as 1.5 (got '{bad}')")
+            );
+        }
     }
 
     #[test]

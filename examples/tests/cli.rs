@@ -14,6 +14,7 @@
 //! ([`OUTPUT_LIMIT`]) so that a server that stays silent fails the test
 //! instead of hanging it; nothing here measures time.
 
+use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -23,12 +24,31 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// Every example, by name.
-const EXAMPLES: [&str; 8] =
-    ["hello", "echo", "echo_threads", "many", "timeouts", "crawler", "pipeline", "chat"];
+const EXAMPLES: [&str; 11] = [
+    "hello",
+    "echo",
+    "echo_threads",
+    "many",
+    "timeouts",
+    "crawler",
+    "pipeline",
+    "chat",
+    "fib_server",
+    "fib_probe",
+    "showdown",
+];
+
+/// Every model of `fib_server`, by the name `--model` takes.
+const FIB_MODELS: [&str; 7] =
+    ["green", "green-pool", "green-workers", "threads", "processes", "tokio", "tokio-pool"];
 
 /// How long to wait for a line, a connection or an exit that should come
 /// at once: a bound against hanging, not a measurement.
 const OUTPUT_LIMIT: Duration = Duration::from_secs(20);
+
+/// How long `showdown --quick` may take to print its table: a bound
+/// against hanging, well above the half minute it takes on two cores.
+const SHOWDOWN_LIMIT: Duration = Duration::from_secs(240);
 
 /// The path of the compiled example `name`.
 fn example(name: &str) -> io::Result<PathBuf> {
@@ -48,9 +68,12 @@ fn example(name: &str) -> io::Result<PathBuf> {
         }
     };
     // A binary older than its source would test old behaviour (a test run
-    // filtered with `--test cli` does not rebuild the examples).
+    // filtered with `--test cli` does not rebuild the examples). Its source
+    // is its own file and the whole library.
     let sources = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for source in [sources.join(format!("{name}.rs")), sources.join("src/lib.rs")] {
+    let mut files = vec![sources.join(format!("{name}.rs"))];
+    rust_files(&sources.join("src"), &mut files);
+    for source in files {
         if let Ok(edited) = source.metadata().and_then(|meta| meta.modified())
             && edited > built
         {
@@ -60,6 +83,18 @@ fn example(name: &str) -> io::Result<PathBuf> {
         }
     }
     Ok(path)
+}
+
+/// Adds the `.rs` files under `dir`, at any depth, to `files`.
+fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for path in entries.filter_map(|entry| Some(entry.ok()?.path())) {
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
 }
 
 /// Starts an example with its stdout and stderr piped.
@@ -136,10 +171,16 @@ impl Running {
     }
 
     /// Waits for the process to end and returns its status and output.
-    fn finish(mut self) -> io::Result<Output> {
+    fn finish(self) -> io::Result<Output> {
+        self.finish_within(OUTPUT_LIMIT)
+    }
+
+    /// [`finish`](Running::finish), for a process that may be silent for
+    /// up to `limit` between two lines.
+    fn finish_within(mut self, limit: Duration) -> io::Result<Output> {
         let mut stdout = Vec::new();
         loop {
-            match self.lines.recv_timeout(OUTPUT_LIMIT) {
+            match self.lines.recv_timeout(limit) {
                 Ok(line) => {
                     stdout.extend_from_slice(line.as_bytes());
                     stdout.push(b'\n');
@@ -482,5 +523,175 @@ fn many_spreads_its_coroutines_over_workers() -> io::Result<()> {
         refused("many", &["--workers", "257"])?,
         "many: --workers must be a whole number from 1 to 256 (got '257')"
     );
+    Ok(())
+}
+
+/// One connection to a `fib_server`, asking a line at a time.
+struct FibClient {
+    /// The socket, for writing requests.
+    stream: TcpStream,
+    /// The same socket, buffered, for reading answers.
+    reader: BufReader<TcpStream>,
+}
+
+impl FibClient {
+    fn connect(addr: SocketAddr) -> io::Result<FibClient> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(OUTPUT_LIMIT))?;
+        let reader = BufReader::new(stream.try_clone()?);
+        Ok(FibClient { stream, reader })
+    }
+
+    /// Sends `request` and a newline, and returns the answer line with its
+    /// newline.
+    fn ask(&mut self, request: &str) -> io::Result<String> {
+        self.stream.write_all(format!("{request}\n").as_bytes())?;
+        let mut answer = String::new();
+        self.reader.read_line(&mut answer)?;
+        Ok(answer)
+    }
+}
+
+#[test]
+fn fib_server_answers_in_every_model_and_keeps_a_connection_after_a_bad_line() -> io::Result<()> {
+    for model in FIB_MODELS {
+        let (_server, addr) = Running::server("fib_server", &["--model", model, "--workers", "2"])?;
+        let mut client = FibClient::connect(addr)?;
+        assert_eq!(client.ask("10")?, "55\n", "{model}");
+        for bad in ["abc", "41", ""] {
+            let error = client.ask(bad)?;
+            assert!(error.starts_with("error: expected a whole number from 0 to 40"), "{model}: {error:?}");
+        }
+        assert_eq!(client.ask("20")?, "6765\n", "{model}: the connection goes on after errors");
+        assert_eq!(client.ask(" 0\r")?, "0\n", "{model}");
+    }
+    Ok(())
+}
+
+#[test]
+fn fib_server_closes_only_the_connection_that_sends_an_over_long_line() -> io::Result<()> {
+    for model in FIB_MODELS {
+        let (_server, addr) = Running::server("fib_server", &["--model", model, "--workers", "2"])?;
+        let mut other = FibClient::connect(addr)?;
+        assert_eq!(other.ask("1")?, "1\n", "{model}");
+
+        // 100 digits and no newline: judged without waiting for one.
+        let mut long = TcpStream::connect(addr)?;
+        long.set_read_timeout(Some(OUTPUT_LIMIT))?;
+        long.write_all(&[b'7'; 100])?;
+        let received = read_until_closed(&mut long)?;
+        assert_eq!(received, "error: line longer than 64 bytes; closing the connection\n", "{model}");
+
+        assert_eq!(other.ask("10")?, "55\n", "{model}: the other connection goes on");
+        assert_eq!(FibClient::connect(addr)?.ask("2")?, "1\n", "{model}: and new ones are served");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_showdown_programs_refuse_a_bad_command_line_in_one_line() -> io::Result<()> {
+    let models = "green, green-pool, green-workers, threads, processes, tokio, tokio-pool";
+    assert_eq!(
+        refused("fib_server", &["--model", "fibers"])?,
+        format!("fib_server: --model must be one of {models} (got 'fibers')")
+    );
+    assert_eq!(
+        refused("showdown", &["--models", "green,fibers"])?,
+        format!(
+            "showdown: --models must be a comma-separated list of models from: {models} (got 'green,fibers')"
+        )
+    );
+    assert_eq!(
+        refused("fib_probe", &["--duration", "1"])?,
+        "fib_probe: --addr is required: give an address such as 127.0.0.1:7000"
+    );
+    assert_eq!(
+        refused("fib_probe", &["--addr", "127.0.0.1:1", "--duration", "0"])?,
+        "fib_probe: --duration must be a number of seconds from 0.1 to 3600, such as 1.5 (got '0')"
+    );
+    Ok(())
+}
+
+/// The value of `key=` in a `fib_probe` result line.
+fn probe_field(line: &str, key: &str) -> Option<f64> {
+    line.split_whitespace().find_map(|field| field.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+#[test]
+fn fib_probe_measures_a_green_server_and_finds_no_wrong_answer() -> io::Result<()> {
+    let (_server, addr) = Running::server("fib_server", &["--model", "green"])?;
+    let addr = addr.to_string();
+    let args = ["--addr", &addr, "--duration", "0.3", "--probes", "2", "--heavy", "1", "--heavy-n", "15"];
+    let output = run("fib_probe", &args)?;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_success("fib_probe", output.status, &stderr);
+    assert_eq!(stderr, "");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stdout}");
+    let line = lines[0];
+    assert!(line.starts_with("probe rps="), "{line}");
+    for key in ["rps", "p50_us", "p99_us", "max_us", "requests", "heavy_done", "heavy_rps", "errors"] {
+        assert!(probe_field(line, key).is_some(), "{key} in {line}");
+    }
+    assert!(probe_field(line, "requests").is_some_and(|requests| requests > 0.0), "{line}");
+    assert_eq!(probe_field(line, "errors"), Some(0.0), "{line}");
+
+    // Nothing listening: one line, status 1.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+    let output = run("fib_probe", &["--addr", &closed, "--duration", "0.1"])?;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with(&format!("fib_probe: cannot connect to {closed}: ")), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    Ok(())
+}
+
+/// A directory of its own for a test, removed when the test ends.
+struct TempDir {
+    /// The directory.
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new(name: &str) -> io::Result<TempDir> {
+        let path = std::env::temp_dir().join(format!("green-examples-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path)?;
+        Ok(TempDir { path })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+#[test]
+fn showdown_quick_runs_every_model_and_writes_its_table_and_chart() -> io::Result<()> {
+    let out = TempDir::new("showdown")?;
+    let dir = out.path.join("report");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let output =
+        Running::new(spawn("showdown", &["--quick", "--out", &dir_arg])?)?.finish_within(SHOWDOWN_LIMIT)?;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_success("showdown", output.status, &stderr);
+
+    assert!(stdout.starts_with("showdown on "), "a header line with the machine first:\n{stdout}");
+    let header = stdout.lines().find(|line| line.starts_with("model ")).expect("a header row");
+    for column in ["alone req/s", "loaded req/s", "loaded p99", "peak RSS MiB", "threads"] {
+        assert!(header.contains(column), "{column} in {header}");
+    }
+    let markdown = fs::read_to_string(dir.join("showdown.md"))?;
+    let svg = fs::read_to_string(dir.join("showdown.svg"))?;
+    assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    for model in FIB_MODELS {
+        let row = stdout.lines().find(|line| line.split_whitespace().next() == Some(model));
+        assert!(row.is_some(), "a row for {model}:\n{stdout}");
+        assert!(markdown.contains(&format!("| `{model}` |")), "{model} in the Markdown:\n{markdown}");
+        assert!(svg.contains(&format!(">{model}</text>")), "{model} in the chart");
+        assert!(stderr.contains(&format!("] {model}: ")), "progress lines for {model}:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
     Ok(())
 }
