@@ -9,7 +9,7 @@
 //! | model | a connection's loop | `fib` |
 //! |---|---|---|
 //! | `green` | a coroutine on the one worker | inline: every other connection waits |
-//! | `green-pool` | a coroutine on the one worker | on a thread outside the runtime |
+//! | `green-pool` | a coroutine on the one worker | on the blocking pool (`green::blocking::unblock`) |
 //! | `green-workers` | a coroutine on any of N workers | inline: that worker's connections wait |
 //! | `threads` | an OS thread | inline: the kernel preempts it |
 //! | `processes` | a coroutine in one of N forked processes | inline: that process's connections wait |
@@ -140,10 +140,10 @@ fn report(ended: io::Result<()>) {
 /// A green worker switches coroutines only where one parks or yields, and
 /// a read that finds its request already there does not park: without the
 /// yield, a connection whose client always has the next request waiting
-/// by the time the answer is written keeps its worker to itself, and
-/// every other connection of that worker waits, for seconds
-/// (`--no-yield` shows it). tokio's tasks need no such call: the runtime
-/// makes a task yield after a budget of I/O operations.
+/// by the time the answer is written gives its worker up only when the
+/// runtime's I/O budget runs out (every 128 socket operations of the
+/// worker), which with a 5 ms `fib(30)` per request is up to a third of
+/// a second (`--no-yield` shows it). tokio's budget is the same size.
 fn serve_connection<S, C>(mut stream: S, mut compute: C, yields: bool) -> io::Result<()>
 where
     S: Read + Write,
@@ -192,40 +192,10 @@ fn inline(n: u32) -> io::Result<u64> {
     Ok(fib(n))
 }
 
-/// Computes `fib(n)` on a thread outside the runtime while the calling
-/// coroutine waits.
+/// Computes `fib(n)` on a thread of the runtime's blocking pool while the
+/// calling coroutine waits and the worker serves the other connections.
 fn offloaded(n: u32) -> io::Result<u64> {
-    // SHIM: replace with green::blocking::unblock
-    blocking::unblock(move || fib(n)).map_err(io::Error::other)
-}
-
-// SHIM: replace with green::blocking::unblock
-/// A stand-in for `green::blocking::unblock` until the runtime has it: one
-/// new OS thread per call, which costs a thread's start and end on every
-/// request where a pool would reuse its threads.
-mod blocking {
-    use std::io;
-    use std::thread;
-
-    /// Runs `f` on a new thread and waits for its result; the waiting
-    /// coroutine parks, and its worker runs the others.
-    ///
-    /// # Errors
-    ///
-    /// The thread could not be started, `f` panicked, or the waiting
-    /// coroutine was cancelled.
-    pub fn unblock<F, T>(f: F) -> Result<T, io::Error>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let (result, outcome) = green::channel::oneshot();
-        thread::Builder::new().name("fib-offload".into()).spawn(move || {
-            // The receiver is gone only if the coroutine stopped waiting.
-            let _ = result.send(f());
-        })?;
-        outcome.recv().map_err(|err| io::Error::other(format!("the offloaded job gave no result: {err}")))
-    }
+    Ok(green::blocking::unblock(move || fib(n))?)
 }
 
 /// Where a green server runs a connection, and where its `fib` runs.

@@ -118,7 +118,8 @@ fn fan_out(c: &mut Criterion) {
                         .map(|_| {
                             tokio::spawn(async move {
                                 for i in 0..per_caller {
-                                    let value = tokio::task::spawn_blocking(move || std::hint::black_box(i)).await;
+                                    let value =
+                                        tokio::task::spawn_blocking(move || std::hint::black_box(i)).await;
                                     assert!(value.is_ok());
                                 }
                             })
@@ -133,7 +134,9 @@ fn fan_out(c: &mut Criterion) {
         });
     }
     group.bench_function("green_2w", |b| {
-        b.iter_custom(|iters| green::Builder::new().workers(WORKERS).run(|| time_rounds(iters, || green_round(true))))
+        b.iter_custom(|iters| {
+            green::Builder::new().workers(WORKERS).run(|| time_rounds(iters, || green_round(true)))
+        })
     });
     slow_variant(&mut group);
     group.bench_function("threads", |b| {

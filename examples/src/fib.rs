@@ -49,7 +49,7 @@ pub enum Model {
     /// One green thread per connection on one worker, `fib` computed in
     /// the connection's coroutine.
     Green,
-    /// As `Green`, but `fib` runs on a thread outside the runtime while
+    /// As `Green`, but `fib` runs on the blocking pool while
     /// the coroutine waits.
     GreenPool,
     /// One green thread per connection, spread over several workers,
@@ -96,7 +96,7 @@ impl Model {
     pub fn summary(self) -> &'static str {
         match self {
             Model::Green => "a coroutine per connection on one thread; fib inline",
-            Model::GreenPool => "a coroutine per connection on one thread; fib on a thread outside it",
+            Model::GreenPool => "a coroutine per connection on one thread; fib on the blocking pool",
             Model::GreenWorkers => "a coroutine per connection, spread over N workers; fib inline",
             Model::Threads => "an OS thread per connection; fib inline",
             Model::Processes => "N pre-forked processes, each one green worker; fib inline",

@@ -65,6 +65,7 @@
 //! those pool threads finish their closure, drop its result and exit.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
@@ -448,6 +449,29 @@ impl LazyPool {
     }
 }
 
+thread_local! {
+    /// The pool of the runtime this thread runs, while it runs one.
+    static RUNTIME_POOL: RefCell<Option<Arc<LazyPool>>> = const { RefCell::new(None) };
+}
+
+/// Makes `pool` the calling thread's pool until the guard is dropped: for
+/// each worker thread of a runtime, for as long as it runs. (A thread-local
+/// rather than a field of the runtime's context, which lies below the
+/// channels and semaphore the pool is made of; see DESIGN.md, "Modules
+/// and their layers".)
+pub(crate) fn enter(pool: Arc<LazyPool>) -> Entered {
+    Entered(RUNTIME_POOL.replace(Some(pool)))
+}
+
+/// Puts back the thread's previous pool when dropped; see [`enter`].
+pub(crate) struct Entered(Option<Arc<LazyPool>>);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        RUNTIME_POOL.set(self.0.take());
+    }
+}
+
 /// Closes a runtime's pool when dropped: at the end of `Builder::run`,
 /// returning or unwinding.
 pub(crate) struct CloseOnDrop(pub(crate) Arc<LazyPool>);
@@ -551,7 +575,8 @@ impl Job {
 impl Pool {
     /// The pool of the calling runtime, or the process-wide one.
     fn current() -> Pool {
-        Context::with(|cx| cx.config.blocking.get().clone()).unwrap_or_else(|| {
+        let runtime = RUNTIME_POOL.with_borrow(|pool| pool.as_ref().map(|pool| pool.get().clone()));
+        runtime.unwrap_or_else(|| {
             static PROCESS: OnceLock<Pool> = OnceLock::new();
             PROCESS.get_or_init(|| Pool::new(PoolConfig::default(), "green-blocking")).clone()
         })

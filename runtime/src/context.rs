@@ -54,8 +54,6 @@ pub(crate) struct Config {
     /// For a worker of a runtime of several: the runtime's stall board and
     /// the worker's index on it (`board.rs`).
     pub(crate) board: Option<(Arc<Board>, usize)>,
-    /// The runtime's blocking pool, shared by its workers (`blocking.rs`).
-    pub(crate) blocking: Arc<crate::blocking::LazyPool>,
     /// How long a coroutine may hold the thread before the stall watchdog
     /// reports it; `None`: not watched (`watchdog.rs`).
     pub(crate) stall_threshold: Option<std::time::Duration>,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::blocking::{CloseOnDrop, LazyPool, PoolConfig};
+use crate::blocking::{self, CloseOnDrop, LazyPool, PoolConfig};
 use crate::board::Board;
 use crate::context::{self, Config};
 use crate::scheduler::Scheduler;
@@ -364,21 +364,21 @@ impl Builder {
             panic!("{err}");
         }
         let spin_before_sleep = if self.workers > 1 { SPIN_BEFORE_SLEEP } else { Duration::ZERO };
-        let blocking = Arc::new(LazyPool::new(self.blocking));
+        let pool = Arc::new(LazyPool::new(self.blocking));
         // Closes the pool once every worker has torn its coroutines down.
-        let _close = CloseOnDrop(blocking.clone());
+        let _close = CloseOnDrop(pool.clone());
         let config = Config {
             stack_size: self.stack_size,
             protection: self.protection,
             spin_before_sleep,
             board: None,
-            blocking,
             stall_threshold: self.stall_threshold,
         };
         if self.workers == 1 {
+            let _pool = blocking::enter(pool);
             return Scheduler::run(config, self.name, main);
         }
-        run_workers(self.workers, config, self.name, main)
+        run_workers(self.workers, config, pool, self.name, main)
     }
 }
 
@@ -391,7 +391,7 @@ const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
 /// Runs `main` on worker 0 (this thread) of a runtime of `n` workers, the
 /// others on threads of their own; returns once every worker has stopped
 /// and its thread has exited (see `workers.rs`).
-fn run_workers<F, T>(n: usize, config: Config, name: Option<Arc<str>>, main: F) -> T
+fn run_workers<F, T>(n: usize, config: Config, pool: Arc<LazyPool>, name: Option<Arc<str>>, main: F) -> T
 where
     F: FnOnce() -> T,
 {
@@ -403,7 +403,9 @@ where
         let group = group.clone();
         let config = Config { board: Some((board.clone(), k)), ..config.clone() };
         let name = Arc::from(format!("worker-{k}"));
+        let pool = pool.clone();
         let thread = thread::Builder::new().name(format!("green-worker-{k}")).spawn(move || {
+            let _pool = blocking::enter(pool);
             let _seat = Group::sit(&group, k);
             Scheduler::run(config, Some(name), || group.serve(k));
         });
@@ -417,6 +419,7 @@ where
         Ok(thread) => crew.threads.push(thread),
         Err(err) => panic!("green: cannot start the workers' monitor thread: {err}"),
     }
+    let _pool = blocking::enter(pool);
     let _seat = Group::sit(&group, 0);
     let config = Config { board: Some((board, 0)), ..config };
     let result = Scheduler::run(config, name, || {
