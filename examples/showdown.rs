@@ -197,6 +197,7 @@ struct Row {
 /// Runs every model of `plan` and prints (and writes, with `out`) the
 /// table.
 fn run(plan: &Plan, out: Option<&Path>) -> io::Result<()> {
+    build_siblings()?;
     let server = sibling("fib_server")?;
     let probe = sibling("fib_probe")?;
     if let Some(out) = out {
@@ -275,6 +276,31 @@ fn describe(probe: &Probe) -> String {
         latency(probe.p99_us),
         probe.heavy_rps
     )
+}
+
+/// Builds `fib_server` and `fib_probe` with this program's profile when it
+/// was started by `cargo run` (which sets `CARGO`), so that
+/// `cargo run --release --example showdown` works on a fresh clone: cargo
+/// builds only the example it runs. A no-op when they are up to date.
+fn build_siblings() -> io::Result<()> {
+    let Some(cargo) = std::env::var_os("CARGO") else { return Ok(()) };
+    let me = std::env::current_exe()?;
+    let release = me.components().any(|part| part.as_os_str() == "release");
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet", "-p", "green-examples", "--example", "fib_server", "--example", "fib_probe"]);
+    if release {
+        command.arg("--release");
+    }
+    if let Some(manifest) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        command.arg("--manifest-path").arg(Path::new(&manifest).join("Cargo.toml"));
+    }
+    eprintln!("showdown: building fib_server and fib_probe (cargo build{})", if release { " --release" } else { "" });
+    let status = command.status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("building fib_server and fib_probe failed ({status})")))
+    }
 }
 
 /// The path of the example `name` next to this program.

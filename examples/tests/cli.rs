@@ -101,6 +101,9 @@ fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
 fn spawn(name: &str, args: &[&str]) -> io::Result<Child> {
     Command::new(example(name)?)
         .args(args)
+        // Run by cargo, `showdown` first builds its two helper programs;
+        // here they are built already, and cargo's lock is this test's.
+        .env_remove("CARGO")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

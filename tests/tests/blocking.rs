@@ -38,7 +38,9 @@ fn sleep_until(done: impl Fn() -> bool) -> bool {
         if done() {
             return true;
         }
-        green::sleep(Duration::from_millis(1));
+        if green::sleep(Duration::from_millis(1)).is_err() {
+            return done();
+        }
     }
     done()
 }

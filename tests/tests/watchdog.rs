@@ -109,7 +109,7 @@ fn coroutines_that_yield_or_park_are_never_reported() -> io::Result<()> {
             });
             let sleeper = green::spawn(move || green::sleep(threshold * 15));
             yielder.join().unwrap();
-            sleeper.join().unwrap();
+            sleeper.join().unwrap().unwrap();
         });
     })?;
     let stderr = stderr_of(&output);
