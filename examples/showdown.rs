@@ -287,14 +287,26 @@ fn build_siblings() -> io::Result<()> {
     let me = std::env::current_exe()?;
     let release = me.components().any(|part| part.as_os_str() == "release");
     let mut command = Command::new(cargo);
-    command.args(["build", "--quiet", "-p", "green-examples", "--example", "fib_server", "--example", "fib_probe"]);
+    command.args([
+        "build",
+        "--quiet",
+        "-p",
+        "green-examples",
+        "--example",
+        "fib_server",
+        "--example",
+        "fib_probe",
+    ]);
     if release {
         command.arg("--release");
     }
     if let Some(manifest) = std::env::var_os("CARGO_MANIFEST_DIR") {
         command.arg("--manifest-path").arg(Path::new(&manifest).join("Cargo.toml"));
     }
-    eprintln!("showdown: building fib_server and fib_probe (cargo build{})", if release { " --release" } else { "" });
+    eprintln!(
+        "showdown: building fib_server and fib_probe (cargo build{})",
+        if release { " --release" } else { "" }
+    );
     let status = command.status()?;
     if status.success() {
         Ok(())

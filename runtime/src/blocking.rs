@@ -728,6 +728,7 @@ impl Pool {
         result: &OneshotReceiver<Outcome<T>>,
         cancel: Cancel,
     ) -> Result<T, BlockingError> {
+        let _waiting = PoolWait::start();
         let outcome = match result.recv_again() {
             Err(RecvError::Cancelled) => {
                 if self.take_back(job, true) {
@@ -819,6 +820,24 @@ impl Pool {
             cancelled_queued: inner.cancelled_queued.load(Ordering::Relaxed),
             cancelled_running: inner.cancelled_running.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Counts a coroutine's wait for the pool in its runtime's context while it
+/// lasts (for the loop's spin before sleeping; see `scheduler.rs`).
+struct PoolWait;
+
+impl PoolWait {
+    /// Counts the calling coroutine's wait, if it is in a runtime.
+    fn start() -> PoolWait {
+        Context::with(|cx| cx.pool_waits.set(cx.pool_waits.get() + 1));
+        PoolWait
+    }
+}
+
+impl Drop for PoolWait {
+    fn drop(&mut self) {
+        Context::with(|cx| cx.pool_waits.set(cx.pool_waits.get().saturating_sub(1)));
     }
 }
 

@@ -102,6 +102,10 @@ pub(crate) struct Context {
     /// I/O operations left before the coroutine that completes the next
     /// one without waiting yields (see `net/io.rs`, "The I/O budget").
     pub(crate) io_budget: Cell<u32>,
+    /// Coroutines of this runtime waiting for a result of the blocking
+    /// pool: the loop spins a little before it sleeps while there are any
+    /// (`Scheduler::spin_for_posts`).
+    pub(crate) pool_waits: Cell<u32>,
     /// Cores of shared waiters kept for the next waits of this runtime's
     /// coroutines (see `sync/wait/waiter.rs`).
     pub(crate) waiter_spares: Spares,
@@ -140,6 +144,7 @@ impl Context {
             config,
             shutting_down: Cell::new(false),
             io_budget: Cell::new(crate::net::IO_BUDGET),
+            pool_waits: Cell::new(0),
             waiter_spares: Spares::default(),
             panicking_tasks: Cell::new(0),
         })
