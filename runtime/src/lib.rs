@@ -20,9 +20,9 @@
 //! assert_eq!(total, 4950);
 //! ```
 //!
-//! Start with [`run`], then [`spawn`], [`sleep`], [`yield_now`] and the
-//! socket types in [`net`]. `DESIGN.md` in the repository explains how it
-//! works inside.
+//! Start with [`run`], then [`spawn`], [`sleep`], [`yield_now`], the
+//! socket types in [`net`] and the files in [`fs`]. `DESIGN.md` in the
+//! repository explains how it works inside.
 //!
 //! # Before you start: what cooperative scheduling asks of you
 //!
@@ -30,9 +30,9 @@
 //!   coroutines take turns on it. A blocking `std` call in a coroutine
 //!   (`std::fs`, `std::net`, `std::thread::sleep`, a `std::sync::Mutex`
 //!   held elsewhere, a DNS lookup) stops every coroutine of the runtime
-//!   until it returns. Use `green::sleep`, [`net`], [`channel`] and
-//!   [`sync`] instead; run blocking calls on a thread of your own and hand
-//!   the result over through a [`channel`].
+//!   until it returns. Use `green::sleep`, [`net`], [`fs`], [`channel`]
+//!   and [`sync`] instead; run other blocking calls with
+//!   [`blocking::unblock`], which hands them to a pool of threads.
 //! * **Long CPU loops hold the thread.** A coroutine runs until it blocks
 //!   in `green` or calls [`yield_now`]; a loop that computes for a second
 //!   delays every other coroutine by a second. Call [`yield_now`] every few
@@ -58,6 +58,7 @@ mod board;
 mod cancel;
 pub mod channel;
 mod context;
+pub mod fs;
 mod inbox;
 pub mod net;
 mod park;
