@@ -27,8 +27,9 @@
 //! # Which pool
 //!
 //! Each runtime has its own pool, shared by all its workers, sized by
-//! [`Builder::blocking_threads`], [`Builder::blocking_idle_timeout`] and
-//! [`Builder::blocking_queue_limit`]. A plain thread (outside any runtime)
+//! [`Builder::blocking_threads`](crate::Builder::blocking_threads),
+//! [`Builder::blocking_idle_timeout`](crate::Builder::blocking_idle_timeout) and
+//! [`Builder::blocking_queue_limit`](crate::Builder::blocking_queue_limit). A plain thread (outside any runtime)
 //! uses a process-wide pool with the default settings. Pool threads start
 //! when work arrives and no thread is idle, up to the limit, and exit
 //! after the idle timeout without work.
@@ -352,21 +353,29 @@ where
     pool.wait(&job, &result, Cancel::Finish)
 }
 
-/// [`unblock`] for I/O: errors as `io::Error`s.
+/// [`unblock`] for I/O: errors as `io::Error`s. On a plain thread, which
+/// blocks anyway, `f` runs in place, with no hand-off.
 pub(crate) fn unblock_io<F, T>(f: F) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
+    if Context::with(|_| ()).is_none() {
+        return f();
+    }
     unblock(f).map_err(BlockingError::into_io)?
 }
 
-/// [`unblock_whole`] for I/O: errors as `io::Error`s.
+/// [`unblock_whole`] for I/O: errors as `io::Error`s; in place on a plain
+/// thread, as [`unblock_io`].
 pub(crate) fn unblock_whole_io<F, T>(f: F) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
+    if Context::with(|_| ()).is_none() {
+        return f();
+    }
     unblock_whole(f).map_err(BlockingError::into_io)?
 }
 
@@ -584,7 +593,7 @@ impl Pool {
 
     /// A pool with no thread yet.
     fn new(config: PoolConfig, thread_name: &'static str) -> Pool {
-        Pool {
+        let pool = Pool {
             inner: Arc::new(Inner {
                 config,
                 thread_name,
@@ -600,7 +609,9 @@ impl Pool {
                 cancelled_running: AtomicU64::new(0),
                 next_thread: AtomicU64::new(1),
             }),
-        }
+        };
+        pool.inner.room.used_by(pool.inner.home);
+        pool
     }
 
     /// The pool's state, locked. Nothing panics while it is held, so a
@@ -617,7 +628,6 @@ impl Pool {
         T: Send + 'static,
     {
         let inner = &self.inner;
-        inner.room.used_by(inner.home);
         match inner.room.acquire() {
             Ok(permit) => permit.forget(),
             Err(AcquireError::Cancelled) => return Err(BlockingError { repr: Repr::Cancelled }),
@@ -683,11 +693,15 @@ impl Pool {
                 if work.is_none() {
                     state.taken_back -= 1;
                 }
+                if work.is_some() {
+                    // Counted under the lock that took it off the queue, so
+                    // that `stats` never sees it in neither place.
+                    inner.busy.fetch_add(1, Ordering::Relaxed);
+                    inner.started.fetch_add(1, Ordering::Relaxed);
+                }
                 drop(state);
                 if let Some(work) = work {
                     inner.room.add_permits(1);
-                    inner.busy.fetch_add(1, Ordering::Relaxed);
-                    inner.started.fetch_add(1, Ordering::Relaxed);
                     // `run_work` catches the closure's panic; this catches
                     // one from dropping its result, which has nobody to go to.
                     let _ = panic::catch_unwind(AssertUnwindSafe(|| work(inner)));
@@ -809,10 +823,11 @@ impl Pool {
         let inner = &self.inner;
         let state = self.lock();
         let (threads, queued) = (state.threads, state.queue.len() - state.taken_back);
+        let busy = inner.busy.load(Ordering::Relaxed);
         drop(state);
         PoolStats {
             threads,
-            busy: inner.busy.load(Ordering::Relaxed),
+            busy,
             queued,
             started: inner.started.load(Ordering::Relaxed),
             completed: inner.completed.load(Ordering::Relaxed),

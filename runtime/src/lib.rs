@@ -20,9 +20,9 @@
 //! assert_eq!(total, 4950);
 //! ```
 //!
-//! Start with [`run`], then [`spawn`], [`sleep`], [`yield_now`] and the
-//! socket types in [`net`]. `DESIGN.md` in the repository explains how it
-//! works inside.
+//! Start with [`run`], then [`spawn`], [`sleep`], [`yield_now`], the
+//! socket types in [`net`] and the files in [`fs`]. `DESIGN.md` in the
+//! repository explains how it works inside.
 //!
 //! # Before you start: what cooperative scheduling asks of you
 //!
@@ -61,6 +61,7 @@ mod board;
 mod cancel;
 pub mod channel;
 mod context;
+pub mod fs;
 mod inbox;
 pub mod net;
 mod park;
