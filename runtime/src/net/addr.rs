@@ -255,7 +255,8 @@ impl ToSocketAddrs for [SocketAddr] {}
 
 impl sealed::Resolve for [SocketAddr] {
     fn resolve(&self) -> io::Result<Addrs> {
-        Ok(self.to_vec().into_iter())
+        let addrs: Vec<SocketAddr> = self.to_vec();
+        Ok(addrs.into_iter())
     }
 }
 
