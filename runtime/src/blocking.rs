@@ -74,7 +74,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::channel::{OneshotReceiver, OneshotSender, RecvError, oneshot};
 use crate::context::{self, Context};
@@ -518,6 +518,9 @@ struct Inner {
     home: u64,
     /// Threads running a closure now.
     busy: AtomicUsize,
+    /// `State::queue`'s length, for spinning threads to watch without the
+    /// lock; written under it.
+    queued: AtomicUsize,
     /// Counters for [`PoolStats`].
     started: AtomicU64,
     completed: AtomicU64,
@@ -551,9 +554,23 @@ struct State {
     /// thread whose wait ends takes one if there is one, so a hand-off is
     /// never lost to a thread that timed out at the same moment).
     handed: usize,
+    /// Threads watching the queue for a short while before they wait on
+    /// the condvar (at most [`SPINNERS`]): work queued while one watches
+    /// needs no wake-up.
+    spinning: usize,
     /// Closed: no work is taken any more, and threads exit when idle.
     closed: bool,
 }
+
+/// At most this many pool threads watch the queue at once before they
+/// sleep, and none while the pool has more threads than cores: one hot
+/// thread takes a burst of short calls without a wake-up each, and the
+/// others sleep rather than take the cores from the work.
+const SPINNERS: usize = 1;
+
+/// How long a pool thread watches the queue before it sleeps: about a
+/// thread wake-up on the CI VM.
+const THREAD_SPIN: Duration = Duration::from_micros(50);
 
 /// One closure on its way through the pool.
 struct Job {
@@ -602,6 +619,7 @@ impl Pool {
                 room: Semaphore::new(config.queue_limit),
                 home: context::fresh_id(),
                 busy: AtomicUsize::new(0),
+                queued: AtomicUsize::new(0),
                 started: AtomicU64::new(0),
                 completed: AtomicU64::new(0),
                 panicked: AtomicU64::new(0),
@@ -646,18 +664,27 @@ impl Pool {
             return Err(BlockingError { repr: Repr::Closed });
         }
         state.queue.push_back(job.clone());
-        let start = if state.idle > 0 {
+        inner.queued.store(state.queue.len(), Ordering::Relaxed);
+        let (hand, start) = if state.queue.len() <= state.spinning {
+            // A thread watching the queue takes it.
+            (false, false)
+        } else if state.idle > 0 {
             state.idle -= 1;
             state.handed += 1;
-            inner.ready.notify_one();
-            false
+            (true, false)
         } else if state.threads < inner.config.threads {
             state.threads += 1;
-            true
+            (false, true)
         } else {
-            false
+            (false, false)
         };
         drop(state);
+        if hand {
+            // After the unlock, so that the thread woken does not wake
+            // into a held lock. The hand-off is counted already: whichever
+            // idle thread wakes takes it.
+            inner.ready.notify_one();
+        }
         if start && let Err(err) = self.start_thread() {
             let mut state = self.lock();
             state.threads -= 1;
@@ -689,6 +716,7 @@ impl Pool {
         let mut state = self.lock();
         loop {
             if let Some(job) = state.queue.pop_front() {
+                inner.queued.store(state.queue.len(), Ordering::Relaxed);
                 let work = job.take();
                 if work.is_none() {
                     state.taken_back -= 1;
@@ -714,6 +742,16 @@ impl Pool {
             if state.closed {
                 state.threads -= 1;
                 return;
+            }
+            if state.spinning < SPINNERS && state.threads <= cores() {
+                state.spinning += 1;
+                drop(state);
+                watch_for(&inner.queued, THREAD_SPIN);
+                state = self.lock();
+                state.spinning -= 1;
+                if !state.queue.is_empty() || state.closed {
+                    continue;
+                }
             }
             state.idle += 1;
             loop {
@@ -790,6 +828,7 @@ impl Pool {
         if state.taken_back > 64 && state.taken_back * 2 > state.queue.len() {
             state.queue.retain(|job| !job.is_taken());
             state.taken_back = 0;
+            self.inner.queued.store(state.queue.len(), Ordering::Relaxed);
         }
         drop(state);
         self.inner.room.add_permits(1);
@@ -810,6 +849,7 @@ impl Pool {
         state.closed = true;
         let queued: Vec<Arc<Job>> = state.queue.drain(..).collect();
         state.taken_back = 0;
+        self.inner.queued.store(0, Ordering::Relaxed);
         drop(state);
         self.inner.ready.notify_all();
         self.inner.room.close();
@@ -853,6 +893,30 @@ impl PoolWait {
 impl Drop for PoolWait {
     fn drop(&mut self) {
         Context::with(|cx| cx.pool_waits.set(cx.pool_waits.get().saturating_sub(1)));
+    }
+}
+
+/// The machine's cores, read once. A pool with more threads than this has
+/// threads waiting for a core, and a thread that spun would take one from
+/// them: then its threads sleep at once.
+pub(crate) fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// Watches `queued` until it is not zero or `time` has passed.
+fn watch_for(queued: &AtomicUsize, time: Duration) {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if queued.load(Ordering::Relaxed) > 0 {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= time {
+            return;
+        }
     }
 }
 

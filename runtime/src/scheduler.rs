@@ -223,10 +223,13 @@ impl Scheduler {
     /// for at least [`POOL_SPIN`]: the result comes from another thread,
     /// and a short call (a `stat`, a cached read) returns well within it,
     /// where a sleep in `epoll_wait` would add a thread wake-up (15 to 30
-    /// µs on the CI VM) to each call.
+    /// µs on the CI VM) to each call. Not with more calls waiting than
+    /// there are cores: then the pool's threads need the cores more than
+    /// this thread needs a quick wake-up.
     fn spin_for_posts(&self, timeout: Option<Duration>) -> bool {
         let mut spin = self.cx.config.spin_before_sleep;
-        if self.cx.pool_waits.get() > 0 {
+        let waits = self.cx.pool_waits.get() as usize;
+        if waits > 0 && waits <= crate::blocking::cores() {
             spin = spin.max(POOL_SPIN);
         }
         if spin.is_zero() || !self.spin_pays.get() {
