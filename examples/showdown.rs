@@ -987,8 +987,12 @@ fn svg(machine: &Machine, plan: &Plan, rows: &[Row]) -> String {
     let _ = writeln!(svg, r#"<text x="20" y="32" font-size="20" font-weight="bold">{title}</text>"#);
     let _ =
         writeln!(svg, r##"<text x="20" y="52" font-size="12" fill="#444">{}</text>"##, xml(&machine.line()));
-    let _ =
-        writeln!(svg, r##"<text x="20" y="68" font-size="12" fill="#444">{}</text>"##, xml(&workload(plan)));
+    // The workload in two lines, split after its first clause, to fit.
+    let workload = workload(plan);
+    let (first, rest) = workload.split_once("; ").unwrap_or((workload.as_str(), ""));
+    for (line, y) in [(first, 68), (rest, 84)] {
+        let _ = writeln!(svg, r##"<text x="20" y="{y}" font-size="12" fill="#444">{}</text>"##, xml(line));
+    }
 
     let rates = [
         Series { name: "alone", color: ALONE, values: rows.iter().map(|row| row.alone.rps).collect() },
@@ -997,7 +1001,7 @@ fn svg(machine: &Machine, plan: &Plan, rows: &[Row]) -> String {
     let axis = Axis::rate(rates.iter().flat_map(|series| series.values.iter().copied()));
     let title = "Cheap requests per second (higher is better)";
     let axis_label = format!("requests per second for fib(1) over {PROBES} connections");
-    let y = panel(&mut svg, 108.0, title, &axis_label, rows, &rates, axis);
+    let y = panel(&mut svg, 118.0, title, &axis_label, rows, &rates, axis);
 
     let p99 = |probe: &Probe| probe.p99_us as f64;
     let latencies = [
