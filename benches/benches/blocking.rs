@@ -29,20 +29,15 @@ const CALLERS: usize = 100;
 fn round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("unblock_round_trip");
     group.throughput(Throughput::Elements(CALLS as u64));
-    group.bench_function("green", |b| {
-        b.iter_custom(|iters| {
-            green::run(|| {
-                time_rounds(iters, || {
-                    let start = Instant::now();
-                    for i in 0..CALLS {
-                        let value = green::blocking::unblock(move || std::hint::black_box(i));
-                        assert_eq!(value.ok(), Some(i));
-                    }
-                    start.elapsed()
-                })
-            })
-        })
-    });
+    let green_round = || {
+        let start = Instant::now();
+        for i in 0..CALLS {
+            let value = green::blocking::unblock(move || std::hint::black_box(i));
+            assert_eq!(value.ok(), Some(i));
+        }
+        start.elapsed()
+    };
+    group.bench_function("green", |b| b.iter_custom(|iters| green::run(|| time_rounds(iters, green_round))));
     for (name, runtime) in [("tokio", current_thread_runtime()), ("tokio_mt", multi_thread_runtime())] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -58,18 +53,7 @@ fn round_trip(c: &mut Criterion) {
         });
     }
     group.bench_function("green_2w", |b| {
-        b.iter_custom(|iters| {
-            green::Builder::new().workers(WORKERS).run(|| {
-                time_rounds(iters, || {
-                    let start = Instant::now();
-                    for i in 0..CALLS {
-                        let value = green::blocking::unblock(move || std::hint::black_box(i));
-                        assert_eq!(value.ok(), Some(i));
-                    }
-                    start.elapsed()
-                })
-            })
-        })
+        b.iter_custom(|iters| green::Builder::new().workers(WORKERS).run(|| time_rounds(iters, green_round)))
     });
     slow_variant(&mut group);
     group.bench_function("threads", |b| {
