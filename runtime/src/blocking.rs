@@ -339,36 +339,32 @@ impl<T> fmt::Debug for BlockingHandle<T> {
     }
 }
 
-/// Runs `f` on the pool; a cancelled wait returns at once only if `f` has
-/// not started, and otherwise waits (shielded) for it to finish and
-/// returns its outcome: for operations that must have either completed or
-/// had no effect when they report, such as a file write.
-pub(crate) fn unblock_whole<F, T>(f: F) -> Result<T, BlockingError>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let pool = Pool::current();
-    let (job, result) = pool.submit(f)?;
-    pool.wait(&job, &result, Cancel::Finish)
-}
-
-/// [`unblock`] for I/O: errors as `io::Error`s. On a plain thread, which
-/// blocks anyway, `f` runs in place, with no hand-off.
+/// [`unblock`] for I/O, from the runtime's own file and name functions:
+/// errors as `io::Error`s. A cancelled wait abandons `f` if it has
+/// started (for pure reads, which have no effect).
 pub(crate) fn unblock_io<F, T>(f: F) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    if Context::with(|_| ()).is_none() {
-        return f();
-    }
-    unblock(f).map_err(BlockingError::into_io)?
+    run_io(f, Cancel::Abandon)
 }
 
-/// [`unblock_whole`] for I/O: errors as `io::Error`s; in place on a plain
-/// thread, as [`unblock_io`].
+/// As [`unblock_io`], but a cancelled wait returns at once only if `f` has
+/// not started, and otherwise waits (shielded) for it to finish and
+/// returns its outcome: for operations that must have either completed or
+/// had no effect when they report, such as a file write.
 pub(crate) fn unblock_whole_io<F, T>(f: F) -> io::Result<T>
+where
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    run_io(f, Cancel::Finish)
+}
+
+/// Runs `f` on the pool, or in place on a plain thread (which blocks
+/// anyway: no hand-off).
+fn run_io<F, T>(f: F, cancel: Cancel) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
@@ -376,7 +372,9 @@ where
     if Context::with(|_| ()).is_none() {
         return f();
     }
-    unblock_whole(f).map_err(BlockingError::into_io)?
+    let pool = Pool::current();
+    let (job, result) = pool.submit(f).map_err(BlockingError::into_io)?;
+    pool.wait(&job, &result, cancel).map_err(BlockingError::into_io)?
 }
 
 /// What a cancelled wait does with work that has started.

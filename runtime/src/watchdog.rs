@@ -291,7 +291,7 @@ impl Barrier {
     fn everywhere(self) -> bool {
         match self {
             Barrier::Expedited => {
-                // SAFETY: as in `register`.
+                // SAFETY: `membarrier` takes three integers and touches no memory of ours.
                 let done =
                     unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
                 done == 0
@@ -308,12 +308,9 @@ impl Barrier {
             && stamp.running.load(Ordering::SeqCst) == running
             && stamp.switches.load(Ordering::SeqCst) == switches
         {
-            // SAFETY: `running` points to the `Task` of a task record that was alive after `HAZARD`
-            // named it (the worker still ran it then, and a running task's record is alive), and a
-            // worker waits in `retire` while `HAZARD` names a record before freeing it: the barrier
-            // orders the worker's switch out before its check of `HAZARD`, or our hazard before that
-            // check (module documentation). `Task` is never written after the record is made, so
-            // reading it here races with nothing.
+            // SAFETY: the worker still ran this task after HAZARD named it, so the record was alive; a worker
+            // waits in `retire` while HAZARD names a record (the membarrier orders the two: module docs); and
+            // `Task` is never written after the record is made, so this read races with nothing.
             Some(unsafe { (*running).clone() })
         } else {
             None
