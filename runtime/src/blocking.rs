@@ -663,8 +663,13 @@ impl Pool {
         }
         state.queue.push_back(job.clone());
         inner.queued.store(state.queue.len(), Ordering::Relaxed);
-        let (hand, start) = if state.queue.len() <= state.spinning {
-            // A thread watching the queue takes it.
+        // Threads that have finished a closure and not yet come back for
+        // the queue: each looks at it before it idles. (`busy` grows only
+        // under this lock, so it is not too low here.)
+        let returning =
+            (state.threads - state.idle - state.spinning).saturating_sub(inner.busy.load(Ordering::Relaxed));
+        let (hand, start) = if state.queue.len() <= state.spinning + returning {
+            // A thread watching the queue, or one on its way back, takes it.
             (false, false)
         } else if state.idle > 0 {
             state.idle -= 1;
