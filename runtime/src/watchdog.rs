@@ -5,7 +5,7 @@
 //!
 //! # What a worker pays
 //!
-//! Each worker owns a [`Stamp`]. Around every switch into a coroutine the
+//! Each worker owns a `Stamp`. Around every switch into a coroutine the
 //! scheduler writes three words to it with plain (relaxed) stores: the
 //! switch count and the running task on the way in, null on the way out.
 //! Nothing is read, locked or fenced on that path. The watchdog reads the
@@ -19,10 +19,10 @@
 //! The running task's record lives on the worker (an `Rc`, freed by that
 //! thread when its last handle goes). The watchdog reads only the
 //! record's immutable [`Task`] (id, name, spawn site), and only under a
-//! hazard pointer: it publishes the task's address in [`HAZARD`], then
+//! hazard pointer: it publishes the task's address in `HAZARD`, then
 //! checks that the worker still runs that task at the same switch count,
 //! clones the `Task`, and clears the hazard. A worker about to free a task
-//! record first waits while [`HAZARD`] names it ([`retire`]).
+//! record first waits while `HAZARD` names it (`retire`).
 //!
 //! The check after publishing needs the two threads' accesses ordered:
 //! the watchdog's store to `HAZARD` before its load of the stamp, the
