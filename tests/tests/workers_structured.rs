@@ -62,9 +62,12 @@ fn a_failing_distributed_child_cancels_its_siblings_on_every_worker_and_the_body
     let outcome = green::Builder::new().workers(2).run(|| {
         green::scope(|s| {
             for _ in 0..8 {
-                let dropped = &dropped;
+                // Made here and moved in: a sibling the failure cancels
+                // before it starts never runs, and dropping its closure
+                // is how it ends.
+                let token = Token(&dropped);
                 s.spawn_distributed(move || {
-                    let _token = Token(dropped);
+                    let _token = token;
                     green::sleep(Duration::from_secs(3600)).map_err(|_| "cancelled")
                 });
             }
@@ -100,9 +103,11 @@ fn a_timeout_around_the_scope_cancels_distributed_children_and_waits_for_them() 
         green::timeout(Duration::from_millis(50), || {
             green::scope(|s| {
                 for _ in 0..16 {
-                    let ended = &ended;
+                    // Moved in, so that a child the deadline cancels
+                    // before it starts counts when its closure is dropped.
+                    let token = Token(&ended);
                     s.spawn_distributed(move || {
-                        let _token = Token(ended);
+                        let _token = token;
                         // Ignores the first cancellation: the scope still
                         // waits for it, and the next wait fails too.
                         let _ = green::sleep(Duration::from_secs(3600));
