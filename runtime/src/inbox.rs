@@ -12,13 +12,12 @@
 //! DESIGN.md ("Waking from another thread") draws the round trip.
 //!
 //! The inbox depends on nothing of the runtime but the epoll instance
-//! (`polling::Poller`) it interrupts.
+//! (`epoll.rs`) it interrupts.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use polling::Poller;
-
+use crate::epoll::Epoll;
 use crate::task::state::ParkRef;
 
 /// A task that has not started: a `Send` closure that, run on a runtime's
@@ -61,7 +60,7 @@ pub(crate) struct Inbox {
     /// The runtime has ended: nothing drains `posted` any more.
     closed: AtomicBool,
     /// The runtime's epoll instance, to interrupt `epoll_wait`.
-    poller: Arc<Poller>,
+    poller: Arc<Epoll>,
     /// The runtime's id.
     runtime: u64,
     /// The identity its coroutines record on the primitives they use: the
@@ -73,7 +72,7 @@ pub(crate) struct Inbox {
 impl Inbox {
     /// The inbox of the runtime `runtime`, whose epoll instance is `poller`
     /// and whose coroutines record `home` on what they use.
-    pub(crate) fn new(poller: Arc<Poller>, runtime: u64, home: u64) -> Inbox {
+    pub(crate) fn new(poller: Arc<Epoll>, runtime: u64, home: u64) -> Inbox {
         Inbox {
             posted: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
@@ -98,8 +97,7 @@ impl Inbox {
     /// Ends the runtime's `epoll_wait` without posting anything: its loop
     /// goes round once more.
     pub(crate) fn interrupt(&self) {
-        // An error means the epoll instance is gone with its runtime.
-        let _ = self.poller.notify();
+        self.poller.notify();
     }
 
     /// Posts a wake-up and interrupts the runtime's poll.
@@ -132,9 +130,7 @@ impl Inbox {
     fn send(&self, post: Post) {
         self.posted.lock().unwrap_or_else(PoisonError::into_inner).push(post);
         self.pending.store(true, Ordering::Release);
-        // An error means the epoll instance is gone with its runtime, and
-        // so is the task: nothing to wake.
-        let _ = self.poller.notify();
+        self.poller.notify();
     }
 
     /// Whether wake-ups may have been posted since the last

@@ -61,6 +61,7 @@ mod board;
 mod cancel;
 pub mod channel;
 mod context;
+mod epoll;
 pub mod fs;
 mod inbox;
 pub mod net;

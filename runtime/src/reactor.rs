@@ -46,8 +46,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use polling::{Event, Events, PollMode, Poller};
+use polling::{Event, PollMode};
 use slab::Slab;
+
+use crate::epoll::{Epoll, Events};
 
 /// Which readiness an operation waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +65,9 @@ pub(crate) enum Interest {
 /// slot to be freed by the owning thread.
 #[derive(Debug)]
 pub(crate) struct ReactorShared {
-    /// The epoll instance. `Poller` is thread-safe; the runtime's inbox
-    /// holds it too, to interrupt `epoll_wait`.
-    poller: Arc<Poller>,
+    /// The epoll instance. It is thread-safe; the runtime's inbox holds it
+    /// too, to interrupt the wait.
+    poller: Arc<Epoll>,
     /// Slab keys of sources dropped on other threads, freed at the next
     /// poll.
     orphans: Mutex<Vec<usize>>,
@@ -165,7 +167,7 @@ impl<W> Reactor<W> {
     /// descriptor), with advice when the cause is a descriptor limit.
     pub(crate) fn new(id: u64) -> io::Result<Reactor<W>> {
         let shared = ReactorShared {
-            poller: Arc::new(Poller::new().map_err(poller_error)?),
+            poller: Arc::new(Epoll::new().map_err(poller_error)?),
             orphans: Mutex::new(Vec::new()),
             id,
             alive: AtomicBool::new(true),
@@ -185,7 +187,7 @@ impl<W> Reactor<W> {
     }
 
     /// The epoll instance, for the inbox to interrupt `epoll_wait` with.
-    pub(crate) fn poller(&self) -> &Arc<Poller> {
+    pub(crate) fn poller(&self) -> &Arc<Epoll> {
         &self.shared.poller
     }
 
@@ -225,7 +227,8 @@ impl<W> Reactor<W> {
         // SAFETY: `add_with_mode` needs `fd` deleted from the poller before it closes: this function's
         // `# Safety` makes the caller keep `fd` open until it passes the registration returned here to
         // `deregister` or `deregister_remote`, and both delete `fd` from this poller.
-        let added = unsafe { self.shared.poller.add_with_mode(&fd, Event::all(key), PollMode::Edge) };
+        let added =
+            unsafe { self.shared.poller.poller().add_with_mode(&fd, Event::all(key), PollMode::Edge) };
         if let Err(err) = added {
             self.sources.borrow_mut().remove(index);
             return Err(register_error(fd.as_raw_fd(), err));
@@ -293,16 +296,12 @@ impl<W> Reactor<W> {
     pub(crate) fn poll(&self, timeout: Option<Duration>, due: &mut Vec<W>) -> io::Result<()> {
         self.free_orphans(due);
         let mut events = self.events.borrow_mut();
-        events.clear();
-        match self.shared.poller.wait(&mut events, timeout) {
-            Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(err) => return Err(err),
-        }
+        self.shared.poller.wait(&mut events, timeout)?;
         let mut sources = self.sources.borrow_mut();
         let before = due.len();
         for event in events.iter() {
-            let (index, generation) = decode(event.key);
+            let Ok(key) = usize::try_from(event.key) else { continue };
+            let (index, generation) = decode(key);
             let Some(source) = sources.get_mut(index).filter(|s| s.generation == generation) else {
                 continue; // a source removed since the event was queued
             };
@@ -358,7 +357,7 @@ fn delete_from_poller(shared: &ReactorShared, fd: BorrowedFd<'_>, registered: &R
     debug_assert_eq!(fd.as_raw_fd(), registered.fd, "deregistered a different descriptor");
     // An error here means the descriptor is already gone from the epoll
     // set; either way there is nothing left to undo.
-    let _ = shared.poller.delete(fd);
+    let _ = shared.poller.poller().delete(fd);
 }
 
 /// The error of creating the epoll instance, with advice when a descriptor
@@ -400,7 +399,7 @@ impl<W> Reactor<W> {
     /// `/proc/self/fdinfo` (one `tfd:` line per registered descriptor).
     #[cfg(test)]
     pub(crate) fn registered_fds(&self) -> io::Result<Vec<RawFd>> {
-        let epoll = self.shared.poller.as_raw_fd();
+        let epoll = self.shared.poller.raw_fd();
         let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{epoll}"))?;
         let fds = info
             .lines()
