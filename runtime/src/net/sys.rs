@@ -5,8 +5,15 @@
 //! creates sockets that are non-blocking from birth
 //! (`SOCK_NONBLOCK | SOCK_CLOEXEC`), starts a connect without waiting for
 //! it, and accepts with `accept4(2)` so that the new connection is
-//! non-blocking without a second system call. Everything else (options,
-//! addresses, reads and writes) is delegated to the `std` types.
+//! non-blocking without a second system call. Stream reads and writes are
+//! made here as raw system calls ([`recv`], [`send`]): in a process of more
+//! than one thread (a runtime of several workers, the blocking pool, the
+//! stall watchdog's thread), glibc's `recv`, `send`, `read` and `write`
+//! wrappers, which `std` calls, switch thread cancellation on and off around
+//! the call, 387 instructions per round trip of a byte between two
+//! coroutines (PERF.md); Rust never cancels a thread, and the `syscall`
+//! function is not a cancellation point. Everything else (options,
+//! addresses, datagrams, vectored I/O) is delegated to the `std` types.
 //!
 //! Descriptors are returned as [`OwnedFd`] the moment they exist, so an
 //! error or a cancellation on the way closes them.
@@ -26,6 +33,32 @@ use std::ptr;
 /// the `unsafe` call themselves, so that each carries its own `SAFETY`.
 fn os_result(result: libc::c_int) -> io::Result<libc::c_int> {
     if result == -1 { Err(io::Error::last_os_error()) } else { Ok(result) }
+}
+
+/// Receives into `buf` from the stream socket `fd`, as `recv(fd, buf, 0)`:
+/// the count read, 0 at end of stream.
+pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    let null = ptr::null_mut::<libc::c_void>();
+    // SAFETY: `recvfrom(fd, buf, len, flags, NULL, NULL)` writes at most
+    // `buf.len()` bytes into `buf`, which is borrowed mutably for the call,
+    // and no address (both address pointers are null); `fd` is borrowed, so
+    // it is open.
+    let read = unsafe {
+        libc::syscall(libc::SYS_recvfrom, fd.as_raw_fd(), buf.as_mut_ptr(), buf.len(), 0, null, null)
+    };
+    usize::try_from(read).map_err(|_| io::Error::last_os_error())
+}
+
+/// Sends `buf` on the stream socket `fd`, as `send(fd, buf, flags)`: the
+/// count written.
+pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: libc::c_int) -> io::Result<usize> {
+    let null = ptr::null::<libc::c_void>();
+    // SAFETY: `sendto(fd, buf, len, flags, NULL, 0)` reads at most
+    // `buf.len()` bytes of `buf`, borrowed for the call, and no address;
+    // `fd` is borrowed, so it is open.
+    let written =
+        unsafe { libc::syscall(libc::SYS_sendto, fd.as_raw_fd(), buf.as_ptr(), buf.len(), flags, null, 0) };
+    usize::try_from(written).map_err(|_| io::Error::last_os_error())
 }
 
 /// Creates a socket of `domain` and `kind` (`SOCK_STREAM`, ...), already

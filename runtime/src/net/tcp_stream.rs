@@ -258,7 +258,7 @@ impl TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.read_with(|mut stream| stream.read(buf))
+        self.socket.read_with(|stream| sys::recv(stream.as_fd(), buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
@@ -268,7 +268,9 @@ impl Read for &TcpStream {
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.socket.write_with(|mut stream| stream.write(buf))
+        // `MSG_NOSIGNAL`, as `std` sends: a closed peer is `EPIPE`, never
+        // `SIGPIPE`.
+        self.socket.write_with(|stream| sys::send(stream.as_fd(), buf, libc::MSG_NOSIGNAL))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {

@@ -183,7 +183,7 @@ impl UnixStream {
 
 impl Read for &UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.read_with(|mut stream| stream.read(buf))
+        self.socket.read_with(|stream| sys::recv(stream.as_fd(), buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
@@ -193,7 +193,8 @@ impl Read for &UnixStream {
 
 impl Write for &UnixStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.socket.write_with(|mut stream| stream.write(buf))
+        // Flags 0, as `std` writes a Unix stream (with `write`).
+        self.socket.write_with(|stream| sys::send(stream.as_fd(), buf, 0))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
