@@ -140,7 +140,7 @@ impl Context {
             reactor,
             inbox,
             clock: Cell::new(Instant::now()),
-            stacks: RefCell::new(StackPool::new(config.protection)),
+            stacks: RefCell::new(StackPool::for_runtime(config.protection)),
             config,
             shutting_down: Cell::new(false),
             io_budget: Cell::new(crate::net::IO_BUDGET),

@@ -13,6 +13,7 @@
 //! | `switch` | one `resume` of a bare corosensei coroutine that only suspends | `switch`, corosensei |
 //! | `yield` | one `green::yield_now()` by a task alone in its runtime | `switch`, green |
 //! | `spawn` | one empty task spawned and joined, 10,000 spawned before any is joined | `spawn_many`, green |
+//! | `spawn-cold` | one empty task spawned and joined, 10,000 per fresh runtime (`green::run`) | `spawn_many_cold`, green |
 //! | `channel` | one round trip over two `bounded(1)` channels | `channel_ping_pong`, green |
 //! | `io` | one round trip of a byte over a Unix socket pair, each side waiting for readiness | none: it exists for its system calls |
 //! | `tokio-yield` | one `tokio::task::yield_now()` by a task alone in a `current_thread` runtime | `switch`, tokio |
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         "switch" => bare_switches(count),
         "yield" => green::run(|| yields(count)),
         "spawn" => green::run(|| spawns(count)),
+        "spawn-cold" => cold_spawns(count),
         "channel" => green::run(|| channel_round_trips(count)),
         "io" => green::run(|| io_round_trips(count)),
         "tokio-yield" => tokio_yields(count),
@@ -96,6 +98,18 @@ fn spawns(count: u64) -> io::Result<()> {
         for task in tasks {
             task.join().map_err(io::Error::other)?;
         }
+        left -= batch;
+    }
+    Ok(())
+}
+
+/// `count` empty tasks, [`SPAWN_BATCH`] per runtime: each batch starts a
+/// runtime, spawns and joins its tasks, and ends the runtime.
+fn cold_spawns(count: u64) -> io::Result<()> {
+    let mut left = count;
+    while left > 0 {
+        let batch = left.min(SPAWN_BATCH);
+        green::run(|| spawns(batch))?;
         left -= batch;
     }
     Ok(())

@@ -13,10 +13,32 @@
 //!
 //! Only whole regions enter the pool: a region that could not be mapped
 //! and guarded completely adds nothing (see `region.rs`).
+//!
+//! # The depot: stacks outlive their runtime
+//!
+//! When a runtime ends, its pool does not unmap its regions at once: the
+//! pool goes to a process-wide depot, and the next runtime of the process
+//! (with the same protection) starts with it instead of an empty one
+//! ([`StackPool::for_runtime`]). A program that runs a runtime per request
+//! batch, per test, or per fork-join then maps, guards and faults in its
+//! stacks once, not once per runtime: mapping a region, installing a guard
+//! per stack and touching each stack's first page cost a spawn about a
+//! microsecond, seven times the rest of it (PERF.md, "Cold spawns").
+//!
+//! The depot keeps at most [`DEPOT_STACKS`] stacks in all, whole regions
+//! only; the rest is unmapped as before, so a burst of a million coroutines
+//! returns its memory when its runtime ends. A pool that gave up a stack
+//! (a coroutine that refused to die) is never deposited: its regions are
+//! dropped as before, the leaked one kept mapped. Nor is a pool whose
+//! guards are `mprotect` guard pages (kernels before 6.13): they count
+//! against a process-wide budget another runtime may need. Stacks in the depot are
+//! free stacks: no coroutine runs on them and nothing points into them,
+//! so they may move to another thread's runtime.
 
 use std::io;
+use std::sync::{Mutex, PoisonError};
 
-use super::region::Region;
+use super::region::{Region, STACKS_PER_REGION};
 use super::{Protection, Stack, class_of, overflow};
 use crate::task::id::Task;
 
@@ -40,8 +62,16 @@ struct SizeClass {
     reserved: usize,
 }
 
+/// Stacks the depot keeps, all pools and sizes together: the warm stacks
+/// of a server's first 10,000 connections, at one or two pages each 40 to
+/// 80 MiB of memory at most, and a few GiB of address space.
+pub(crate) const DEPOT_STACKS: usize = 16_384;
+
+/// Pools of runtimes that have ended, for the next runtimes to start with.
+static DEPOT: Mutex<Vec<StackPool>> = Mutex::new(Vec::new());
+
 /// The stacks of one runtime. Owned by the scheduler; dropped after every
-/// coroutine.
+/// coroutine, into the depot if it takes it.
 #[derive(Debug)]
 pub(crate) struct StackPool {
     /// Free stacks by usable size (a multiple of the page size). Programs
@@ -52,12 +82,68 @@ pub(crate) struct StackPool {
     regions: Vec<Region>,
     /// How guard pages are protected (see [`Protection`]).
     protection: Protection,
+    /// Whether the pool goes to the depot when dropped.
+    deposit: bool,
 }
 
 impl StackPool {
-    /// An empty pool that will protect stacks as `protection` says.
+    /// An empty pool that will protect stacks as `protection` says, and is
+    /// unmapped when dropped.
     pub(crate) fn new(protection: Protection) -> Self {
-        StackPool { classes: Vec::new(), regions: Vec::new(), protection }
+        StackPool { classes: Vec::new(), regions: Vec::new(), protection, deposit: false }
+    }
+
+    /// The pool of a new runtime: one from the depot with the same
+    /// protection if there is one, else an empty one; either goes to the
+    /// depot when dropped.
+    pub(crate) fn for_runtime(protection: Protection) -> Self {
+        let mut depot = DEPOT.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pool = match depot.iter().rposition(|pool| pool.protection == protection) {
+            Some(at) => depot.swap_remove(at),
+            None => StackPool::new(protection),
+        };
+        pool.deposit = true;
+        pool
+    }
+
+    /// Stacks in this pool, free or not.
+    fn stacks(&self) -> usize {
+        self.regions.len() * STACKS_PER_REGION
+    }
+
+    /// Moves this pool's regions, and the free stacks they hold, into a new
+    /// pool for the depot: as many whole regions as `room` stacks allow.
+    /// Returns None when nothing can go: no room, a region leaked, a stack
+    /// still out (a pool is dropped after every coroutine, so every stack is
+    /// back unless it was leaked), or guards made with `mprotect`, which
+    /// count against a process-wide budget that other runtimes may need
+    /// (`region.rs`).
+    fn take_for_depot(&mut self, room: usize) -> Option<StackPool> {
+        let free: usize = self.classes.iter().map(|c| c.warm.len() + c.cold.len()).sum();
+        let whole =
+            free == self.stacks() && self.regions.iter().all(|r| !r.is_leaked() && !r.has_guard_pages());
+        let keep = (room / STACKS_PER_REGION).min(self.regions.len());
+        if !whole || keep == 0 {
+            return None;
+        }
+        // The regions kept are the first mapped; the rest stay here, with
+        // their stacks, and are unmapped when `self` drops.
+        let mut regions: Vec<Region> = self.regions.drain(..keep).collect();
+        regions.sort_unstable_by_key(Region::start);
+        let kept = |stack: &Stack| {
+            let address = stack.bounds().guard_start;
+            let at = regions.partition_point(|region| region.start() <= address);
+            at > 0 && regions[at - 1].contains(address)
+        };
+        let mut classes = Vec::new();
+        for class in &mut self.classes {
+            let warm: Vec<Stack> = class.warm.extract_if(.., |s| kept(s)).collect();
+            let cold: Vec<Stack> = class.cold.extract_if(.., |s| kept(s)).collect();
+            if !warm.is_empty() || !cold.is_empty() {
+                classes.push(SizeClass { size: class.size, warm, cold, reserved: 0 });
+            }
+        }
+        Some(StackPool { classes, regions, protection: self.protection, deposit: false })
     }
 
     /// The free stacks of size class `size`, made empty if there are none.
@@ -175,10 +261,23 @@ impl StackPool {
     }
 }
 
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        if !self.deposit || self.regions.is_empty() {
+            return;
+        }
+        let mut depot = DEPOT.lock().unwrap_or_else(PoisonError::into_inner);
+        let held: usize = depot.iter().map(StackPool::stacks).sum();
+        if let Some(kept) = self.take_for_depot(DEPOT_STACKS.saturating_sub(held)) {
+            depot.push(kept);
+        }
+        // What is left in `self.regions` is unmapped by their destructors.
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stack::region::STACKS_PER_REGION;
 
     #[test]
     fn recycles_without_mapping_again() {
@@ -294,6 +393,73 @@ mod tests {
             pool.put(stack, &owner);
         }
         assert_eq!(pool.region_count(), 2, "no stack was mapped while taking reserved ones");
+    }
+
+    /// Whether a pool in the depot holds the stack whose base is `base`,
+    /// free.
+    fn depot_holds(base: usize) -> bool {
+        let depot = DEPOT.lock().unwrap_or_else(PoisonError::into_inner);
+        depot
+            .iter()
+            .flat_map(|pool| &pool.classes)
+            .any(|class| class.warm.iter().chain(&class.cold).any(|stack| stack.bounds().base == base))
+    }
+
+    #[test]
+    fn a_runtime_pool_goes_to_the_depot_with_its_free_stacks_and_the_next_runtime_gets_them() {
+        let owner = Task::for_test(0, Some("test"));
+        let mut pool = StackPool::for_runtime(Protection::Auto);
+        let stacks: Vec<_> = (0..STACKS_PER_REGION + 1).map(|_| pool.get(12 * 4096).unwrap()).collect();
+        let bases: Vec<usize> = stacks.iter().map(|s| s.bounds().base).collect();
+        for s in stacks {
+            // SAFETY: the word lies inside the usable part of a stack this
+            // test holds, and nothing runs on it.
+            unsafe { ((s.bounds().base - 8) as *mut u64).write(7) };
+            pool.put(s, &owner);
+        }
+        drop(pool);
+        assert!(bases.iter().all(|&base| depot_holds(base)), "every stack of the pool went to the depot");
+        assert!(mapped_read_write(bases[0] - 8), "a deposited stack stays mapped");
+        // SAFETY: the stack is free in the depot, mapped read/write, and
+        // nothing runs on it.
+        assert_eq!(unsafe { ((bases[0] - 8) as *const u64).read() }, 7, "and keeps its memory (warm)");
+        // A plain pool neither takes from the depot nor gives to it.
+        let plain = StackPool::new(Protection::Auto);
+        assert_eq!(plain.region_count(), 0);
+        drop(plain);
+    }
+
+    #[test]
+    fn the_depot_keeps_whole_regions_up_to_its_limit_and_unmaps_the_rest() {
+        let owner = Task::for_test(0, Some("test"));
+        let mut pool = StackPool::for_runtime(Protection::Auto);
+        // A size no other test uses, so every stack of this class is ours.
+        let size = 13 * 4096;
+        let count = DEPOT_STACKS + 5 * STACKS_PER_REGION;
+        let stacks: Vec<_> = (0..count).map(|_| pool.get(size).unwrap()).collect();
+        let bases: Vec<usize> = stacks.iter().map(|s| s.bounds().base).collect();
+        for s in stacks {
+            pool.put(s, &owner);
+        }
+        drop(pool);
+        let kept = bases.iter().filter(|&&base| depot_holds(base)).count();
+        assert!(kept <= DEPOT_STACKS, "the depot keeps at most {DEPOT_STACKS} stacks, kept {kept}");
+        assert_eq!(kept % STACKS_PER_REGION, 0, "whole regions only");
+        let unmapped = bases.iter().filter(|&&base| !mapped_read_write(base - 8)).count();
+        assert_eq!(unmapped, count - kept, "every stack not kept is unmapped");
+    }
+
+    #[test]
+    fn a_pool_that_leaked_a_stack_is_not_deposited() {
+        let owner = Task::for_test(0, Some("test"));
+        let mut pool = StackPool::for_runtime(Protection::Auto);
+        let leaked = pool.get(14 * 4096).unwrap();
+        let other = pool.get(14 * 4096).unwrap();
+        let base = other.bounds().base;
+        pool.put(other, &owner);
+        pool.leak(leaked);
+        drop(pool);
+        assert!(!depot_holds(base), "a stack of a pool that leaked one was deposited");
     }
 
     #[test]

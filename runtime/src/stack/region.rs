@@ -286,6 +286,22 @@ impl Region {
     pub(crate) fn leak(&mut self) {
         self.leaked = true;
     }
+
+    /// Whether a stack of the region was given up with [`Region::leak`].
+    pub(crate) fn is_leaked(&self) -> bool {
+        self.leaked
+    }
+
+    /// Whether the region's guards are `mprotect` guard pages, which count
+    /// against the process's budget of them.
+    pub(crate) fn has_guard_pages(&self) -> bool {
+        self.guard_pages > 0
+    }
+
+    /// The lowest address of the mapping.
+    pub(crate) fn start(&self) -> usize {
+        self.start
+    }
 }
 
 impl Drop for Region {
