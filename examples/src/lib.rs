@@ -1,7 +1,8 @@
 //! Shared helpers for the examples: a small command-line flag parser
 //! (this file), the socket-free parts of the `chat` example ([`chat`]),
-//! and the request protocol and server models of `fib_server`,
-//! `fib_probe` and `showdown` ([`fib`]).
+//! the request protocol and server models of `fib_server`, `fib_probe`
+//! and `showdown` ([`fib`]), and the HTTP/1.1 parser and answers that both
+//! runtimes of `http_hello` share ([`http`]).
 //!
 //! Every example takes flags of the form `--name value` or `--name=value`,
 //! switches of the form `--name` (no value), and `--help` (or `-h`), which
@@ -36,6 +37,7 @@
 
 pub mod chat;
 pub mod fib;
+pub mod http;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

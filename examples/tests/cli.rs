@@ -24,10 +24,13 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// Every example, by name.
-const EXAMPLES: [&str; 11] = [
+const EXAMPLES: [&str; 14] = [
     "hello",
     "echo",
     "echo_threads",
+    "echo_tokio",
+    "echo_load",
+    "http_hello",
     "many",
     "timeouts",
     "crawler",
@@ -280,7 +283,7 @@ fn a_missing_value_or_a_bad_number_is_told_in_plain_words() -> io::Result<()> {
         refused("many", &["--count", "abc"])?,
         "many: --count must be a whole number from 1 to 10000000 (got 'abc')"
     );
-    for name in ["echo", "echo_threads", "chat"] {
+    for name in ["echo", "echo_threads", "echo_tokio", "chat"] {
         let error = refused(name, &["--port", "70000"])?;
         assert_eq!(error, format!("{name}: --port must be a whole number from 0 to 65535 (got '70000')"));
         let error = refused(name, &["--addr", "localhost:1"])?;
@@ -615,7 +618,7 @@ fn the_showdown_programs_refuse_a_bad_command_line_in_one_line() -> io::Result<(
     Ok(())
 }
 
-/// The value of `key=` in a `fib_probe` result line.
+/// The value of `key=` in a result line of `fib_probe` or `echo_load`.
 fn probe_field(line: &str, key: &str) -> Option<f64> {
     line.split_whitespace().find_map(|field| field.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
@@ -696,5 +699,390 @@ fn showdown_quick_runs_every_model_and_writes_its_table_and_chart() -> io::Resul
         assert!(stderr.contains(&format!("] {model}: ")), "progress lines for {model}:\n{stderr}");
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn echo_tokio_echoes_on_one_worker_and_on_two() -> io::Result<()> {
+    for workers in ["1", "2"] {
+        let args = ["--port", "0", "--exit-after", "3", "--quiet", "--workers", workers];
+        let (server, addr) = Running::server("echo_tokio", &args)?;
+        for i in 0..3 {
+            echo_once(addr, format!("hello {i}\n").as_bytes())?;
+        }
+        let output = server.finish()?;
+        let stderr = text(&output.stderr);
+        assert_success("echo_tokio", output.status, &stderr);
+        assert_eq!(stderr, "", "--workers {workers}");
+        assert_eq!(
+            text(&output.stdout),
+            "echo_tokio: served 3 connections, exiting\n",
+            "--workers {workers}"
+        );
+    }
+    // Without --quiet, two lines per connection, as echo prints them.
+    let (server, addr) = Running::server("echo_tokio", &["--port", "0", "--exit-after", "1"])?;
+    echo_once(addr, b"hello\n")?;
+    let stdout = text(&server.finish()?.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("echo_tokio: conn-1 (127.0.0.1:") && lines[0].ends_with(") connected"));
+    assert!(lines[1].ends_with(") closed after 6 bytes"), "{stdout}");
+    assert_eq!(
+        refused("echo_tokio", &["--workers", "0"])?,
+        "echo_tokio: --workers must be a whole number from 1 to 256 (got '0')"
+    );
+    Ok(())
+}
+
+#[test]
+fn echo_load_measures_a_green_echo_server_and_finds_no_wrong_echo() -> io::Result<()> {
+    let (_server, addr) = Running::server("echo", &["--port", "0", "--quiet"])?;
+    let addr = addr.to_string();
+    let output = run("echo_load", &["--addr", &addr, "--connections", "10", "--duration", "1"])?;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_success("echo_load", output.status, &stderr);
+    assert_eq!(stderr, "");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stdout}");
+    let line = lines[0];
+    assert!(line.starts_with("echo_load rps="), "{line}");
+    for key in ["rps", "p50_us", "p99_us", "max_us", "requests", "connections", "size", "errors"] {
+        assert!(probe_field(line, key).is_some(), "{key} in {line}");
+    }
+    assert!(probe_field(line, "requests").is_some_and(|requests| requests > 0.0), "{line}");
+    assert_eq!(probe_field(line, "connections"), Some(10.0), "{line}");
+    assert_eq!(probe_field(line, "size"), Some(64.0), "{line}");
+    assert_eq!(probe_field(line, "errors"), Some(0.0), "{line}");
+    Ok(())
+}
+
+/// A server that echoes every read with its first byte changed.
+fn start_wrong_echo_server() -> io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            thread::spawn(move || {
+                let mut buf = [0; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    buf[0] ^= 0xff;
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+#[test]
+fn echo_load_fails_on_a_wrong_echo_and_on_a_closed_port() -> io::Result<()> {
+    let addr = start_wrong_echo_server()?.to_string();
+    let output = run("echo_load", &["--addr", &addr, "--connections", "2", "--duration", "0.2"])?;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(probe_field(&stdout, "errors"), Some(2.0), "{stdout}");
+    assert_eq!(probe_field(&stdout, "requests"), Some(0.0), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("echo_load: 2 of 2 connections failed; the first: connection "), "{stderr}");
+    assert!(stderr.contains(": wrong echo of message 0: byte 0 is "), "{stderr}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+    let output = run("echo_load", &["--addr", &closed, "--duration", "0.1"])?;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with(&format!("echo_load: cannot connect to {closed}: ")), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    assert_eq!(
+        refused("echo_load", &["--duration", "1"])?,
+        "echo_load: --addr is required: give an address such as 127.0.0.1:7000"
+    );
+    assert_eq!(
+        refused("echo_load", &["--addr", &closed, "--connections", "0"])?,
+        "echo_load: --connections must be a whole number from 1 to 10000 (got '0')"
+    );
+    Ok(())
+}
+
+/// Every way `http_hello` runs: both runtimes, one worker and two.
+const HTTP_SERVERS: [[&str; 4]; 4] = [
+    ["--runtime", "green", "--workers", "1"],
+    ["--runtime", "green", "--workers", "2"],
+    ["--runtime", "tokio", "--workers", "1"],
+    ["--runtime", "tokio", "--workers", "2"],
+];
+
+/// Starts `http_hello` with `args` on a free port.
+fn http_server(args: &[&str]) -> io::Result<(Running, SocketAddr)> {
+    let mut all = vec!["--addr", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    Running::server("http_hello", &all)
+}
+
+/// A GET that keeps the connection open.
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+
+/// An answer read from an HTTP connection.
+#[derive(Debug)]
+struct HttpResponse {
+    /// The status line, without its CR LF.
+    status: String,
+    /// The header lines, each as (name in lower case, value).
+    headers: Vec<(String, String)>,
+    /// The body, `Content-Length` bytes.
+    body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The value of the header `name` (lower case), if there is one.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(have, _)| have == name).map(|(_, value)| value.as_str())
+    }
+}
+
+/// One HTTP connection, written to directly and read through a buffer.
+struct HttpClient {
+    /// The socket, for writing requests.
+    stream: TcpStream,
+    /// The same socket, buffered, for reading answers.
+    reader: BufReader<TcpStream>,
+}
+
+impl HttpClient {
+    fn connect(addr: SocketAddr) -> io::Result<HttpClient> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(OUTPUT_LIMIT))?;
+        stream.set_nodelay(true)?;
+        let reader = BufReader::new(stream.try_clone()?);
+        Ok(HttpClient { stream, reader })
+    }
+
+    fn send(&mut self, request: &[u8]) -> io::Result<()> {
+        self.stream.write_all(request)
+    }
+
+    /// Reads one answer: its head, and then its body unless it answers a
+    /// `HEAD` request.
+    fn response(&mut self, to_head: bool) -> io::Result<HttpResponse> {
+        let status = self.head_line()?;
+        let mut headers = Vec::new();
+        loop {
+            let line = self.head_line()?;
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) =
+                line.split_once(':').ok_or_else(|| io::Error::other(format!("not a header: {line:?}")))?;
+            headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+        }
+        let mut response = HttpResponse { status, headers, body: Vec::new() };
+        let length = response.header("content-length").and_then(|length| length.parse::<usize>().ok());
+        let length = length.ok_or_else(|| io::Error::other(format!("no Content-Length: {response:?}")))?;
+        if !to_head {
+            response.body = vec![0; length];
+            self.reader.read_exact(&mut response.body)?;
+        }
+        Ok(response)
+    }
+
+    /// One line of a head, which must end with CR LF, without it.
+    fn head_line(&mut self) -> io::Result<String> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        line.strip_suffix("\r\n")
+            .map(str::to_owned)
+            .ok_or_else(|| io::Error::other(format!("a head line not ended by CR LF: {line:?}")))
+    }
+
+    /// Whether the server closes the connection with nothing more sent (a
+    /// reset after the last answer counts as closing).
+    fn is_closed(&mut self) -> io::Result<bool> {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => Ok(rest.is_empty()),
+            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => Ok(true),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// Checks a `200 OK` with the hello body (or none, for `HEAD`).
+fn assert_hello(response: &HttpResponse, to_head: bool, context: &str) {
+    assert_eq!(response.status, "HTTP/1.1 200 OK", "{context}: {response:?}");
+    assert_eq!(response.header("content-length"), Some("14"), "{context}: {response:?}");
+    let body: &[u8] = if to_head { b"" } else { b"Hello, world!\n" };
+    assert_eq!(response.body, body, "{context}: {response:?}");
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate (`Sun, 06 Dec 2026
+/// 10:00:00 GMT`), whose day name must agree with its date.
+fn parse_http_date(date: &str) -> Option<u64> {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let (day_name, rest) = date.split_once(", ")?;
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = fields[..] else { return None };
+    let two = |text: &str| (text.len() == 2).then(|| text.parse::<u64>().ok()).flatten();
+    let (day, year) = (two(day)?, (year.len() == 4).then(|| year.parse::<u64>().ok()).flatten()?);
+    let month = MONTHS.iter().position(|name| *name == month)? as u64 + 1;
+    let clock: Vec<u64> = time.split(':').map(two).collect::<Option<_>>()?;
+    let [hour, minute, second] = clock[..] else { return None };
+    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 || year < 1970 {
+        return None;
+    }
+    // Days from 1970-01-01, counting years from March (Hinnant's
+    // days_from_civil), so that February's leap day is a year's last.
+    let (year, month) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (era, year_of_era) = (year / 400, year % 400);
+    let day_of_year = (153 * month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
+    (DAYS[(days % 7) as usize] == day_name).then_some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+#[test]
+fn the_http_date_parser_of_these_tests_knows_its_dates() {
+    assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+    assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+    assert_eq!(parse_http_date("Tue, 29 Feb 2000 00:00:00 GMT"), Some(951_782_400));
+    assert_eq!(parse_http_date("Sun, 06 Dec 2026 10:00:00 GMT"), Some(1_796_551_200));
+    assert_eq!(parse_http_date("Mon, 06 Dec 2026 10:00:00 GMT"), None, "the wrong day name");
+    assert_eq!(parse_http_date("Sunday, 06-Dec-26 10:00:00 GMT"), None, "not IMF-fixdate");
+}
+
+#[test]
+fn http_hello_answers_a_get_with_its_length_and_the_date() -> io::Result<()> {
+    for args in HTTP_SERVERS {
+        let context = args.join(" ");
+        let (_server, addr) = http_server(&args)?;
+        let mut client = HttpClient::connect(addr)?;
+        client.send(GET)?;
+        let response = client.response(false)?;
+        assert_hello(&response, false, &context);
+        assert_eq!(response.header("connection"), None, "{context}: keep-alive is HTTP/1.1's default");
+
+        let date = response.header("date").unwrap_or_default();
+        let secs = parse_http_date(date);
+        assert!(secs.is_some(), "{context}: Date {date:?} is not an IMF-fixdate");
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        // A check of the calendar, not of speed: a wrong day or hour is off
+        // by far more than a minute.
+        assert!(secs.is_some_and(|secs| secs.abs_diff(now) < 60), "{context}: Date {date:?} is not now");
+
+        // The connection stays open for the next request.
+        client.send(GET)?;
+        assert_hello(&client.response(false)?, false, &context);
+    }
+    Ok(())
+}
+
+#[test]
+fn http_hello_answers_three_pipelined_requests_in_order() -> io::Result<()> {
+    let head: &[u8] = b"HEAD / HTTP/1.1\r\nHost: test\r\n\r\n";
+    let close: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    for args in HTTP_SERVERS {
+        let context = args.join(" ");
+        let (_server, addr) = http_server(&args)?;
+        let mut client = HttpClient::connect(addr)?;
+        // One write: a GET, a HEAD (whose answer has no body) and a GET
+        // that closes, so the order of the answers shows.
+        client.send(&[GET, head, close].concat())?;
+        let first = client.response(false)?;
+        assert_hello(&first, false, &context);
+        assert_eq!(first.header("connection"), None, "{context}");
+        assert_hello(&client.response(true)?, true, &context);
+        let last = client.response(false)?;
+        assert_hello(&last, false, &context);
+        assert_eq!(last.header("connection"), Some("close"), "{context}");
+        assert!(client.is_closed()?, "{context}: closed after the answer to Connection: close");
+    }
+    Ok(())
+}
+
+#[test]
+fn http_hello_answers_a_request_sent_a_byte_at_a_time() -> io::Result<()> {
+    for args in HTTP_SERVERS {
+        let context = args.join(" ");
+        let (_server, addr) = http_server(&args)?;
+        let mut client = HttpClient::connect(addr)?;
+        for byte in GET {
+            client.send(&[*byte])?;
+        }
+        assert_hello(&client.response(false)?, false, &context);
+        // And the connection goes on.
+        client.send(GET)?;
+        assert_hello(&client.response(false)?, false, &context);
+    }
+    Ok(())
+}
+
+#[test]
+fn http_hello_closes_only_the_connection_of_a_malformed_request() -> io::Result<()> {
+    for args in HTTP_SERVERS {
+        let context = args.join(" ");
+        let (_server, addr) = http_server(&args)?;
+        let mut other = HttpClient::connect(addr)?;
+        other.send(GET)?;
+        assert_hello(&other.response(false)?, false, &context);
+
+        let mut bad = HttpClient::connect(addr)?;
+        bad.send(b"GARBAGE\r\n\r\n")?;
+        let response = bad.response(false)?;
+        assert_eq!(response.status, "HTTP/1.1 400 Bad Request", "{context}: {response:?}");
+        assert_eq!(response.header("connection"), Some("close"), "{context}");
+        assert!(response.body.starts_with(b"bad request: "), "{context}: {response:?}");
+        assert!(bad.is_closed()?, "{context}: closed after 400");
+
+        // The open connection and new ones are still served.
+        other.send(GET)?;
+        assert_hello(&other.response(false)?, false, &context);
+        let mut new = HttpClient::connect(addr)?;
+        new.send(GET)?;
+        assert_hello(&new.response(false)?, false, &context);
+    }
+    Ok(())
+}
+
+#[test]
+fn http_hello_closes_an_http_1_0_connection_unless_asked_to_keep_it() -> io::Result<()> {
+    for args in HTTP_SERVERS {
+        let context = args.join(" ");
+        let (_server, addr) = http_server(&args)?;
+        let mut client = HttpClient::connect(addr)?;
+        client.send(b"GET / HTTP/1.0\r\n\r\n")?;
+        let response = client.response(false)?;
+        assert_hello(&response, false, &context);
+        assert_eq!(response.header("connection"), Some("close"), "{context}");
+        assert!(client.is_closed()?, "{context}: HTTP/1.0 closes by default");
+
+        let mut kept = HttpClient::connect(addr)?;
+        for _ in 0..2 {
+            kept.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")?;
+            let response = kept.response(false)?;
+            assert_hello(&response, false, &context);
+            assert_eq!(response.header("connection"), Some("keep-alive"), "{context}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn http_hello_refuses_a_bad_command_line_in_one_line() -> io::Result<()> {
+    assert_eq!(
+        refused("http_hello", &["--runtime", "fibers"])?,
+        "http_hello: --runtime must be green or tokio (got 'fibers')"
+    );
+    assert_eq!(
+        refused("http_hello", &["--workers", "0"])?,
+        "http_hello: --workers must be a whole number from 1 to 256 (got '0')"
+    );
+    let error = refused("http_hello", &["--addr", "nowhere"])?;
+    assert!(error.starts_with("http_hello: --addr must be an address such as 127.0.0.1:8080"), "{error}");
     Ok(())
 }
