@@ -10,8 +10,22 @@
 //! | `unblock_fan_out` | 1,000 no-op closures from 100 coroutines/tasks at once (10 each, in turn) | the pool's queue under contention, and batching of wake-ups |
 //! | `fs_read` | 1,000 reads of a whole 4 KiB file (page cache), one after another: `green::fs::read`, `tokio::fs::read`, `std::fs::read` on a plain thread | the hand-off, against the 2-3 µs of the read itself |
 //!
-//! Pools are warm: each sample first runs the workload untimed, so the pool
-//! threads exist. Run with `cargo bench -p green-benches --bench blocking`.
+//! Each group runs its workload on five variants, so the figures in one
+//! group read as ratios:
+//!
+//! | variant | runtime |
+//! |---|---|
+//! | `green` | `green::run`: one worker; the calls from `main` (`unblock_fan_out`: from `green::spawn`ed coroutines) |
+//! | `green_2w` | a `green` runtime of [`WORKERS`] = 2 workers sharing one blocking pool; `unblock_fan_out`'s callers spawned with `spawn_distributed`, so both workers submit; the one-after-another calls of the other two groups from `main`, on worker 0 (one caller cannot use a second worker) |
+//! | `tokio` | tokio's `current_thread` runtime: the calls from `block_on` (`unblock_fan_out`: from spawned tasks) |
+//! | `tokio_mt` | the same on tokio's `multi_thread` runtime of [`WORKERS`] workers |
+//! | `threads` | a thread spawned and joined per call (`fs_read`: `std::fs::read` on the benchmark's thread) |
+//!
+//! Inside the timed region: the calls, and in `unblock_fan_out` spawning
+//! and joining the callers; not the runtime's start. Pools are warm: each
+//! sample first runs the workload untimed, so the pool threads exist.
+//!
+//! Run with `cargo bench -p green-benches --bench blocking`.
 
 use std::thread;
 use std::time::Instant;

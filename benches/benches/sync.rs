@@ -1,15 +1,23 @@
 //! What this measures: the cost of `green::sync`'s locks, uncontended (the
 //! fast path: one atomic operation each way) and contended (every lock a
 //! park, every unlock a hand-off to a parked waiter and a wake-up), against
-//! tokio's `current_thread` runtime with `tokio::sync::{Mutex, Semaphore}`
-//! and OS threads with `std::sync::Mutex` and a `Mutex` + `Condvar`
-//! semaphore. Each group runs the same named workload on all three.
+//! tokio with `tokio::sync::{Mutex, Semaphore}` and OS threads with
+//! `std::sync::Mutex` and a `Mutex` + `Condvar` semaphore. Each group runs
+//! the same named workload on five variants:
+//!
+//! | variant | runtime |
+//! |---|---|
+//! | `green` | `green::run`: one worker |
+//! | `green_2w` | a `green` runtime of [`WORKERS`] = 2 workers; in the contended groups the tasks alternate between the workers in spawn order (`spawn_on_worker`), so waiters are woken across threads; the uncontended loop runs in `main`, on worker 0 |
+//! | `tokio` | tokio's `current_thread` runtime |
+//! | `tokio_mt` | tokio's `multi_thread` runtime of [`WORKERS`] workers, which places the tasks itself; the uncontended loop runs in one spawned task (a `block_on` future is not on a worker) |
+//! | `threads` | one OS thread per task |
 //!
 //! | group | workload (one iteration) | what dominates |
 //! |---|---|---|
-//! | `mutex_uncontended` | one task locks and unlocks 100,000 times | the fast path |
+//! | `mutex_uncontended` | one task locks and unlocks 100,000 times | the fast path; one task cannot use a second worker |
 //! | `mutex_contended` | 4 tasks × 10,000 lock / increment / **yield while holding** / unlock | a park and a hand-off per lock |
-//! | `semaphore_uncontended` | one task acquires and releases one permit 100,000 times | the fast path |
+//! | `semaphore_uncontended` | one task acquires and releases one permit 100,000 times | the fast path; one task cannot use a second worker |
 //! | `semaphore_contended` | 8 tasks × 5,000 acquire / yield while holding / release, 2 permits | a park and a hand-off per acquire |
 //!
 //! **Why the contended workloads really contend.** A task yields while it
@@ -18,19 +26,25 @@
 //! holder, locking again at once, queues behind the others. On `green`
 //! and tokio (whose mutex and semaphore are FIFO too) every lock after the
 //! first round is therefore a park, and every unlock a wake-up: the groups
-//! measure the wait-and-wake path, not the fast path. On OS threads the
-//! yield is `sched_yield`; `std`'s mutex is not FIFO, so a thread often
-//! takes the lock back before a sleeping waiter wakes (see the numbers).
+//! measure the wait-and-wake path, not the fast path. On two workers the
+//! tasks of the other worker run meanwhile, so they contend too. On OS
+//! threads the yield is `sched_yield`; `std`'s mutex is not FIFO, so a
+//! thread often takes the lock back before a sleeping waiter wakes (see
+//! the numbers).
 //!
 //! What is inside the timed region, as in `scheduler.rs`:
 //!
 //! * Runtime start-up is not. `green` starts one runtime per criterion
 //!   sample (`iter_custom`) and times inside it; tokio builds its runtime
-//!   once and times inside `block_on`; OS threads are created before the
-//!   clock starts and released together by a barrier.
+//!   once and times inside `block_on` (`tokio_mt`'s uncontended rounds
+//!   inside their task); OS threads are created before the clock starts
+//!   and released together by a barrier.
 //! * Each sample runs the workload once untimed first (stacks, allocators
-//!   warm). Tasks are spawned before the clock starts (neither runtime runs
-//!   a spawned task before the spawner blocks); joining them is timed.
+//!   warm). On one worker, tasks are spawned before the clock starts
+//!   (neither runtime runs a spawned task before the spawner blocks); on
+//!   two, an idle worker may start a task at once, so `green_2w` and
+//!   `tokio_mt` start the clock before spawning (4 or 8 spawns against
+//!   40,000 locks). Joining the tasks is timed.
 //!
 //! The OS-thread variants run 10 samples in flat sampling mode.
 //!
@@ -43,8 +57,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use green_benches::{current_thread_runtime, slow_variant, time_on_threads};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use green_benches::{
+    WORKERS, current_thread_runtime, multi_thread_runtime, slow_variant, spawn_round_robin,
+    starts_tasks_at_once, time_on_threads, time_rounds, time_rounds_async,
+};
 
 /// Uncontended groups: lock/unlock (acquire/release) pairs per iteration.
 const UNCONTENDED_ROUNDS: usize = 100_000;
@@ -63,21 +81,20 @@ fn mutex_uncontended(c: &mut Criterion) {
     let mut group = c.benchmark_group("mutex_uncontended");
     group.throughput(Throughput::Elements(UNCONTENDED_ROUNDS as u64));
 
-    group.bench_function("green", |b| {
-        b.iter_custom(|iters| {
-            green::run(|| {
-                let lock = green::sync::Mutex::new(0u64);
-                let round = || {
-                    let start = Instant::now();
-                    for _ in 0..UNCONTENDED_ROUNDS {
-                        *black_box(&lock).lock().unwrap() += 1;
-                    }
-                    start.elapsed()
-                };
-                round();
-                (0..iters).map(|_| round()).sum()
-            })
+    /// A sample of `green` or `green_2w`, in the runtime's `main`.
+    fn green_sample(iters: u64) -> Duration {
+        let lock = green::sync::Mutex::new(0u64);
+        time_rounds(iters, || {
+            let start = Instant::now();
+            for _ in 0..UNCONTENDED_ROUNDS {
+                *black_box(&lock).lock().unwrap() += 1;
+            }
+            start.elapsed()
         })
+    }
+    group.bench_function("green", |b| b.iter_custom(|iters| green::run(|| green_sample(iters))));
+    group.bench_function("green_2w", |b| {
+        b.iter_custom(|iters| green::Builder::new().workers(WORKERS).run(|| green_sample(iters)))
     });
 
     let rt = current_thread_runtime();
@@ -92,12 +109,28 @@ fn mutex_uncontended(c: &mut Criterion) {
                     }
                     start.elapsed()
                 };
-                round().await;
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += round().await;
-                }
-                total
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
+
+    let rt = multi_thread_runtime();
+    group.bench_function("tokio_mt", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let lock = Arc::new(tokio::sync::Mutex::new(0u64));
+                let round = || async {
+                    let lock = lock.clone();
+                    let task = tokio::spawn(async move {
+                        let start = Instant::now();
+                        for _ in 0..UNCONTENDED_ROUNDS {
+                            *black_box(&*lock).lock().await += 1;
+                        }
+                        start.elapsed()
+                    });
+                    task.await.expect("locking task")
+                };
+                time_rounds_async(iters, round).await
             })
         })
     });
@@ -133,13 +166,7 @@ fn mutex_contended(c: &mut Criterion) {
                     let tasks: Vec<_> = (0..MUTEX_TASKS)
                         .map(|_| {
                             let lock = lock.clone();
-                            green::spawn(move || {
-                                for _ in 0..MUTEX_ROUNDS {
-                                    let mut count = lock.lock().unwrap();
-                                    *count += 1;
-                                    green::yield_now();
-                                }
-                            })
+                            green::spawn(move || green_lock_rounds(&lock))
                         })
                         .collect();
                     let start = Instant::now();
@@ -150,47 +177,37 @@ fn mutex_contended(c: &mut Criterion) {
                     assert_eq!(*lock.lock().unwrap(), MUTEX_TASKS * MUTEX_ROUNDS);
                     elapsed
                 };
-                round();
-                (0..iters).map(|_| round()).sum()
+                time_rounds(iters, round)
             })
         })
     });
 
-    let rt = current_thread_runtime();
-    group.bench_function("tokio", |b| {
+    group.bench_function("green_2w", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let round = || async {
-                    let lock = Arc::new(tokio::sync::Mutex::new(0usize));
+            green::Builder::new().workers(WORKERS).run(|| {
+                let round = || {
+                    let lock = Arc::new(green::sync::Mutex::new(0usize));
+                    let start = Instant::now();
                     let tasks: Vec<_> = (0..MUTEX_TASKS)
-                        .map(|_| {
+                        .map(|i| {
                             let lock = lock.clone();
-                            tokio::spawn(async move {
-                                for _ in 0..MUTEX_ROUNDS {
-                                    let mut count = lock.lock().await;
-                                    *count += 1;
-                                    tokio::task::yield_now().await;
-                                }
-                            })
+                            spawn_round_robin(i, move || green_lock_rounds(&lock))
                         })
                         .collect();
-                    let start = Instant::now();
                     for task in tasks {
-                        task.await.expect("locking task");
+                        task.join().expect("locking task");
                     }
                     let elapsed = start.elapsed();
-                    assert_eq!(*lock.lock().await, MUTEX_TASKS * MUTEX_ROUNDS);
+                    assert_eq!(*lock.lock().unwrap(), MUTEX_TASKS * MUTEX_ROUNDS);
                     elapsed
                 };
-                round().await;
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += round().await;
-                }
-                total
+                time_rounds(iters, round)
             })
         })
     });
+
+    tokio_mutex_contended(&mut group, "tokio", &current_thread_runtime());
+    tokio_mutex_contended(&mut group, "tokio_mt", &multi_thread_runtime());
 
     slow_variant(&mut group);
     group.bench_function("threads", |b| {
@@ -212,25 +229,71 @@ fn mutex_contended(c: &mut Criterion) {
     group.finish();
 }
 
+/// One task of `mutex_contended` on `green`: lock, increment, yield while
+/// holding, unlock.
+fn green_lock_rounds(lock: &green::sync::Mutex<usize>) {
+    for _ in 0..MUTEX_ROUNDS {
+        let mut count = lock.lock().unwrap();
+        *count += 1;
+        green::yield_now();
+    }
+}
+
+/// The tokio variant of `mutex_contended`, on `rt`, as `name`.
+fn tokio_mutex_contended(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, rt: &tokio::runtime::Runtime) {
+    let at_once = starts_tasks_at_once(rt);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let round = || async {
+                    let lock = Arc::new(tokio::sync::Mutex::new(0usize));
+                    let mut start = Instant::now();
+                    let tasks: Vec<_> = (0..MUTEX_TASKS)
+                        .map(|_| {
+                            let lock = lock.clone();
+                            tokio::spawn(async move {
+                                for _ in 0..MUTEX_ROUNDS {
+                                    let mut count = lock.lock().await;
+                                    *count += 1;
+                                    tokio::task::yield_now().await;
+                                }
+                            })
+                        })
+                        .collect();
+                    if !at_once {
+                        start = Instant::now();
+                    }
+                    for task in tasks {
+                        task.await.expect("locking task");
+                    }
+                    let elapsed = start.elapsed();
+                    assert_eq!(*lock.lock().await, MUTEX_TASKS * MUTEX_ROUNDS);
+                    elapsed
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
+}
+
 fn semaphore_uncontended(c: &mut Criterion) {
     let mut group = c.benchmark_group("semaphore_uncontended");
     group.throughput(Throughput::Elements(UNCONTENDED_ROUNDS as u64));
 
-    group.bench_function("green", |b| {
-        b.iter_custom(|iters| {
-            green::run(|| {
-                let semaphore = green::sync::Semaphore::new(1);
-                let round = || {
-                    let start = Instant::now();
-                    for _ in 0..UNCONTENDED_ROUNDS {
-                        drop(black_box(&semaphore).acquire().unwrap());
-                    }
-                    start.elapsed()
-                };
-                round();
-                (0..iters).map(|_| round()).sum()
-            })
+    /// A sample of `green` or `green_2w`, in the runtime's `main`.
+    fn green_sample(iters: u64) -> Duration {
+        let semaphore = green::sync::Semaphore::new(1);
+        time_rounds(iters, || {
+            let start = Instant::now();
+            for _ in 0..UNCONTENDED_ROUNDS {
+                drop(black_box(&semaphore).acquire().unwrap());
+            }
+            start.elapsed()
         })
+    }
+    group.bench_function("green", |b| b.iter_custom(|iters| green::run(|| green_sample(iters))));
+    group.bench_function("green_2w", |b| {
+        b.iter_custom(|iters| green::Builder::new().workers(WORKERS).run(|| green_sample(iters)))
     });
 
     let rt = current_thread_runtime();
@@ -245,12 +308,28 @@ fn semaphore_uncontended(c: &mut Criterion) {
                     }
                     start.elapsed()
                 };
-                round().await;
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += round().await;
-                }
-                total
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
+
+    let rt = multi_thread_runtime();
+    group.bench_function("tokio_mt", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let semaphore = Arc::new(tokio::sync::Semaphore::new(1));
+                let round = || async {
+                    let semaphore = semaphore.clone();
+                    let task = tokio::spawn(async move {
+                        let start = Instant::now();
+                        for _ in 0..UNCONTENDED_ROUNDS {
+                            drop(black_box(&*semaphore).acquire().await.unwrap());
+                        }
+                        start.elapsed()
+                    });
+                    task.await.expect("acquiring task")
+                };
+                time_rounds_async(iters, round).await
             })
         })
     });
@@ -287,12 +366,7 @@ fn semaphore_contended(c: &mut Criterion) {
                     let tasks: Vec<_> = (0..SEMAPHORE_TASKS)
                         .map(|_| {
                             let semaphore = semaphore.clone();
-                            green::spawn(move || {
-                                for _ in 0..SEMAPHORE_ROUNDS {
-                                    let _permit = semaphore.acquire().unwrap();
-                                    green::yield_now();
-                                }
-                            })
+                            green::spawn(move || green_acquire_rounds(&semaphore))
                         })
                         .collect();
                     let start = Instant::now();
@@ -301,44 +375,35 @@ fn semaphore_contended(c: &mut Criterion) {
                     }
                     start.elapsed()
                 };
-                round();
-                (0..iters).map(|_| round()).sum()
+                time_rounds(iters, round)
             })
         })
     });
 
-    let rt = current_thread_runtime();
-    group.bench_function("tokio", |b| {
+    group.bench_function("green_2w", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let round = || async {
-                    let semaphore = Arc::new(tokio::sync::Semaphore::new(PERMITS));
+            green::Builder::new().workers(WORKERS).run(|| {
+                let round = || {
+                    let semaphore = Arc::new(green::sync::Semaphore::new(PERMITS));
+                    let start = Instant::now();
                     let tasks: Vec<_> = (0..SEMAPHORE_TASKS)
-                        .map(|_| {
+                        .map(|i| {
                             let semaphore = semaphore.clone();
-                            tokio::spawn(async move {
-                                for _ in 0..SEMAPHORE_ROUNDS {
-                                    let _permit = semaphore.acquire().await.unwrap();
-                                    tokio::task::yield_now().await;
-                                }
-                            })
+                            spawn_round_robin(i, move || green_acquire_rounds(&semaphore))
                         })
                         .collect();
-                    let start = Instant::now();
                     for task in tasks {
-                        task.await.expect("acquiring task");
+                        task.join().expect("acquiring task");
                     }
                     start.elapsed()
                 };
-                round().await;
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += round().await;
-                }
-                total
+                time_rounds(iters, round)
             })
         })
     });
+
+    tokio_semaphore_contended(&mut group, "tokio", &current_thread_runtime());
+    tokio_semaphore_contended(&mut group, "tokio_mt", &multi_thread_runtime());
 
     slow_variant(&mut group);
     group.bench_function("threads", |b| {
@@ -358,6 +423,53 @@ fn semaphore_contended(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// One task of `semaphore_contended` on `green`: acquire, yield while
+/// holding, release.
+fn green_acquire_rounds(semaphore: &green::sync::Semaphore) {
+    for _ in 0..SEMAPHORE_ROUNDS {
+        let _permit = semaphore.acquire().unwrap();
+        green::yield_now();
+    }
+}
+
+/// The tokio variant of `semaphore_contended`, on `rt`, as `name`.
+fn tokio_semaphore_contended(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+) {
+    let at_once = starts_tasks_at_once(rt);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let round = || async {
+                    let semaphore = Arc::new(tokio::sync::Semaphore::new(PERMITS));
+                    let mut start = Instant::now();
+                    let tasks: Vec<_> = (0..SEMAPHORE_TASKS)
+                        .map(|_| {
+                            let semaphore = semaphore.clone();
+                            tokio::spawn(async move {
+                                for _ in 0..SEMAPHORE_ROUNDS {
+                                    let _permit = semaphore.acquire().await.unwrap();
+                                    tokio::task::yield_now().await;
+                                }
+                            })
+                        })
+                        .collect();
+                    if !at_once {
+                        start = Instant::now();
+                    }
+                    for task in tasks {
+                        task.await.expect("acquiring task");
+                    }
+                    start.elapsed()
+                };
+                time_rounds_async(iters, round).await
+            })
+        })
+    });
 }
 
 /// The classic semaphore for OS threads: a count under a `std` mutex and a

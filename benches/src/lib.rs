@@ -1,10 +1,14 @@
 //! What the benchmark files share: the settings of the slow OS-thread
-//! variants, a tokio runtime comparable to `green`'s, and the timing loops
+//! variants, tokio runtimes comparable to `green`'s, the placement of tasks
+//! on the workers of a `green` runtime of several, and the timing loops
 //! that keep warm-up and start-up out of the measured time.
 //!
 //! The benchmarks themselves are in `benches/` (`scheduler.rs`,
-//! `channels.rs`, `sync.rs`, `net.rs`); each opens by saying what it
-//! measures.
+//! `channels.rs`, `sync.rs`, `net.rs`, `blocking.rs`, `time.rs`); each
+//! opens by saying what it measures. Every group compares the same five
+//! variants: `green` (`green::run`, one worker), `green_2w` (a `green`
+//! runtime of [`WORKERS`] workers), `tokio` ([`current_thread_runtime`]),
+//! `tokio_mt` ([`multi_thread_runtime`]) and `threads` (OS threads).
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -40,6 +44,34 @@ pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio multi_thread runtime")
+}
+
+/// Whether a task spawned on `rt` may run before its spawner awaits
+/// anything: true on a `multi_thread` runtime, whose idle workers take a
+/// new task at once, false on `current_thread`, which runs it only when the
+/// spawner yields. Where creating the tasks is not the workload, a variant
+/// on a runtime of the first kind starts its clock before spawning, so
+/// that no work escapes the timed region.
+pub fn starts_tasks_at_once(rt: &tokio::runtime::Runtime) -> bool {
+    rt.handle().runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread
+}
+
+/// Spawns `f` on worker `i % WORKERS` of the current `green` runtime: tasks
+/// numbered `0, 1, 2, …` alternate between the workers, so that each worker
+/// surely has work (`spawn_distributed` leaves the placement to the
+/// runtime). A task on another worker than the caller's may start at once.
+///
+/// # Panics
+///
+/// Outside a `green` runtime of [`WORKERS`] workers.
+pub fn spawn_round_robin<F, T>(i: usize, f: F) -> green::DistributedHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    green::task::Builder::new()
+        .spawn_on_worker(i % WORKERS, f)
+        .expect("spawn_round_robin: inside a green runtime of WORKERS workers")
 }
 
 /// Runs `round` once untimed (warming the stack pool or the allocator),
