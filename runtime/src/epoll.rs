@@ -1,7 +1,7 @@
 //! The runtime's epoll instance, waited on with one system call per poll.
 //!
-//! `polling::Poller` registers descriptors (`add_with_mode`, `delete`) and
-//! owns the epoll instance; its own `wait` is never called. That `wait`
+//! `polling::Poller` creates the epoll instance and deletes descriptors
+//! from it; its own `wait` and `add` are not used. That `wait`
 //! makes five system calls whatever happens: it re-arms a `timerfd` for the
 //! deadline (`timerfd_settime` and an `epoll_ctl` to re-enable the one-shot
 //! timer), waits (`epoll_pwait`), then empties its notification `eventfd`
@@ -21,13 +21,17 @@
 //! that a write is already on its way to the poll, and that the poll will
 //! see what it posted (the ordering argument is at [`Epoll::notify`]).
 //!
+//! Descriptors are added here too ([`Epoll::add`]), with `EPOLLRDHUP`,
+//! which `polling` never asks for: the reactor needs to know that a peer has
+//! shut its side down (`reactor.rs`, `Reactor::mark_drained`).
+//!
 //! `polling`'s own timer and notifier stay registered (it adds them when it
 //! creates the instance) but never fire: nothing arms the timer or calls
 //! `Poller::notify`. Their events would carry its reserved key,
 //! `usize::MAX`, which matches no source of the reactor.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -65,6 +69,9 @@ pub(crate) struct Ready {
     pub(crate) readable: bool,
     /// Writable, hung up, or in error.
     pub(crate) writable: bool,
+    /// The peer will send nothing more (`EPOLLRDHUP`), the connection hung
+    /// up, or it is in error: every later read returns at once.
+    pub(crate) read_closed: bool,
 }
 
 /// Events `epoll_wait` may return in one call.
@@ -95,10 +102,12 @@ impl Events {
         let read =
             (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
         let write = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        let closed = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
         self.list[..self.len].iter().filter(|e| e.u64 != WAKE_KEY).map(move |e| Ready {
             key: e.u64,
             readable: e.events & read != 0,
             writable: e.events & write != 0,
+            read_closed: e.events & closed != 0,
         })
     }
 
@@ -136,9 +145,38 @@ impl Epoll {
         Ok(Epoll { poller, wake, notified: AtomicBool::new(false) })
     }
 
-    /// Registers, modifies and deletes descriptors.
-    pub(crate) fn poller(&self) -> &Poller {
-        &self.poller
+    /// Registers `fd` under `key`, edge-triggered, for reading (with
+    /// `EPOLLRDHUP`, so that a peer's shutdown is an event of its own:
+    /// `polling` does not ask for it) and writing.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be deleted with [`Epoll::delete`] before it closes: a
+    /// descriptor closed while registered stays in the epoll set for as
+    /// long as another descriptor shares its open file, and its events
+    /// would carry `key` to whoever holds that key next. (`polling`'s own
+    /// `add` has the same contract.)
+    pub(crate) unsafe fn add(&self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+        let flags = libc::EPOLLIN
+            | libc::EPOLLRDHUP
+            | libc::EPOLLPRI
+            | libc::EPOLLOUT
+            | libc::EPOLLHUP
+            | libc::EPOLLERR
+            | libc::EPOLLET;
+        let mut event = libc::epoll_event { events: flags as u32, u64: key as u64 };
+        // SAFETY: `epoll_ctl` reads the event, alive for the call, and
+        // registers `fd`, which the caller keeps open until it is deleted;
+        // the epoll descriptor is the poller's, open for as long as `self`.
+        let rc = unsafe {
+            libc::epoll_ctl(self.poller.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut event)
+        };
+        if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    /// Deletes `fd` from the epoll set. An error means it was not in it.
+    pub(crate) fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.poller.delete(fd)
     }
 
     /// Waits up to `timeout` (None: until an event) and fills `events`.

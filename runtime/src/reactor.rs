@@ -46,7 +46,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use polling::{Event, PollMode};
 use slab::Slab;
 
 use crate::epoll::{Epoll, Events};
@@ -88,6 +87,13 @@ struct Source<W> {
     readers: Vec<W>,
     /// Tasks waiting for writability.
     writers: Vec<W>,
+    /// False once a read drained the descriptor (see
+    /// [`Reactor::mark_drained`]) and no readable event has come since.
+    readable: bool,
+    /// The peer has shut its side down, or the connection hung up or
+    /// failed: never cleared, because no new event will announce the end
+    /// of the stream a read still has to return.
+    read_closed: bool,
 }
 
 impl<W> Source<W> {
@@ -210,12 +216,17 @@ impl<W> Reactor<W> {
     /// passing it with the returned registration to [`Reactor::deregister`]
     /// or [`deregister_remote`]: the caller owns the descriptor (or the
     /// value that owns it) and deregisters before it gives that up. This is
-    /// the contract of [`Poller::add`] passed on to the caller.
+    /// the contract of [`Epoll::add`] passed on to the caller.
     pub(crate) unsafe fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Registered> {
         let generation = self.next_generation.get();
         self.next_generation.set(generation.wrapping_add(1).max(1));
-        let index =
-            self.sources.borrow_mut().insert(Source { generation, readers: Vec::new(), writers: Vec::new() });
+        let index = self.sources.borrow_mut().insert(Source {
+            generation,
+            readers: Vec::new(),
+            writers: Vec::new(),
+            readable: true,
+            read_closed: false,
+        });
         if index > 0xffff_ffff {
             self.sources.borrow_mut().remove(index);
             return Err(io::Error::other(
@@ -224,11 +235,10 @@ impl<W> Reactor<W> {
             ));
         }
         let key = encode(index, generation);
-        // SAFETY: `add_with_mode` needs `fd` deleted from the poller before it closes: this function's
+        // SAFETY: `Epoll::add` needs `fd` deleted from the poller before it closes: this function's
         // `# Safety` makes the caller keep `fd` open until it passes the registration returned here to
         // `deregister` or `deregister_remote`, and both delete `fd` from this poller.
-        let added =
-            unsafe { self.shared.poller.poller().add_with_mode(&fd, Event::all(key), PollMode::Edge) };
+        let added = unsafe { self.shared.poller.add(fd, key) };
         if let Err(err) = added {
             self.sources.borrow_mut().remove(index);
             return Err(register_error(fd.as_raw_fd(), err));
@@ -276,6 +286,38 @@ impl<W> Reactor<W> {
         true
     }
 
+    /// Records that a read of `key` emptied its receive queue (a stream
+    /// read that returned less than it asked for), so that the next read
+    /// waits for the next readable event instead of trying first and
+    /// failing with `EAGAIN` (one system call saved per request of a
+    /// request-response connection; tokio's `clear_readiness` does the
+    /// same).
+    ///
+    /// Sound because the descriptor is registered edge-triggered and
+    /// events reach `readable` only in [`Reactor::poll`], on this thread:
+    /// data that arrives after the read makes a new edge, which the next
+    /// poll turns into `readable = true` and wakes the reader. The caller
+    /// must call this right after the read, with no switch in between, so
+    /// that no poll runs between the read and the mark.
+    pub(crate) fn mark_drained(&self, key: usize) {
+        let (index, generation) = decode(key);
+        if let Some(source) = self.sources.borrow_mut().get_mut(index).filter(|s| s.generation == generation)
+        {
+            source.readable = false;
+        }
+    }
+
+    /// Whether `key` may have data: false only after
+    /// [`Reactor::mark_drained`] with no readable event since, and before
+    /// any sign that the stream has ended (a read that returned data may
+    /// leave an end of stream that arrived with it, already announced). A
+    /// key that is gone may have anything: true.
+    pub(crate) fn may_be_readable(&self, key: usize) -> bool {
+        let (index, generation) = decode(key);
+        let sources = self.sources.borrow();
+        sources.get(index).filter(|s| s.generation == generation).is_none_or(|s| s.readable || s.read_closed)
+    }
+
     /// Removes the wakers `which` picks from the wait list of `key` for
     /// `interest` (a wait that ended by a timeout or cancellation leaves
     /// its waker there: nobody woke it).
@@ -305,7 +347,11 @@ impl<W> Reactor<W> {
             let Some(source) = sources.get_mut(index).filter(|s| s.generation == generation) else {
                 continue; // a source removed since the event was queued
             };
+            if event.read_closed {
+                source.read_closed = true;
+            }
             if event.readable {
+                source.readable = true;
                 due.append(&mut source.readers);
             }
             if event.writable {
@@ -357,7 +403,7 @@ fn delete_from_poller(shared: &ReactorShared, fd: BorrowedFd<'_>, registered: &R
     debug_assert_eq!(fd.as_raw_fd(), registered.fd, "deregistered a different descriptor");
     // An error here means the descriptor is already gone from the epoll
     // set; either way there is nothing left to undo.
-    let _ = shared.poller.poller().delete(fd);
+    let _ = shared.poller.delete(fd);
 }
 
 /// The error of creating the epoll instance, with advice when a descriptor

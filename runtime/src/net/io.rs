@@ -131,6 +131,66 @@ impl<S: FdOwner> IoSource<S> {
         }
     }
 
+    /// [`IoSource::io`] for a read of a stream socket of `len` bytes, where
+    /// `op` returns the count read: a count short of `len` (but not 0, the
+    /// end of the stream, which every later read must see again) means the
+    /// socket's receive queue was empty when the read returned, so the next
+    /// read waits for the next readable event first instead of failing with
+    /// `EAGAIN` (see [`Reactor::mark_drained`]).
+    pub(crate) fn read_stream(
+        &self,
+        timeout: Option<Duration>,
+        len: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if self.drained() {
+            self.wait(Interest::Read, deadline)?;
+        }
+        loop {
+            match op(&self.inner) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.wait(Interest::Read, deadline)?,
+                result => {
+                    if let Ok(read) = result
+                        && read > 0
+                        && read < len
+                    {
+                        // Before the budget's yield: no poll may run
+                        // between the read and the mark.
+                        self.mark_drained();
+                    }
+                    Context::with(spend_budget);
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// Whether the last read in this thread's runtime drained the
+    /// descriptor and no readable event has come since.
+    fn drained(&self) -> bool {
+        Context::with(|cx| {
+            if !cx.has_current() {
+                return false;
+            }
+            let slot = self.registration.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.as_ref()
+                .is_some_and(|r| r.runtime() == cx.reactor.id() && !cx.reactor.may_be_readable(r.key()))
+        })
+        .unwrap_or(false)
+    }
+
+    /// Marks the descriptor drained in this thread's runtime, if it is
+    /// registered there.
+    fn mark_drained(&self) {
+        Context::with(|cx| {
+            let slot = self.registration.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(registered) = slot.as_ref().filter(|r| r.runtime() == cx.reactor.id()) {
+                cx.reactor.mark_drained(registered.key());
+            }
+        });
+    }
+
     /// Waits until the descriptor may be ready for `interest`: inside a
     /// coroutine on the runtime's reactor, elsewhere in `poll(2)`.
     ///

@@ -112,6 +112,27 @@ impl<S: FdOwner> Socket<S> {
         self.source.io(Interest::Read, self.read_timeout(), op)
     }
 
+    /// [`Socket::read_with`] for a read of `len` bytes from a TCP stream,
+    /// where `op` returns the count read: after a read that came back short,
+    /// the next one waits for new data first (see `IoSource::read_stream`).
+    ///
+    /// Only for TCP. A Unix stream read may also stop short at a message
+    /// that carries credentials or descriptors, with data after it that no
+    /// new event announces. A TCP read stops short of what is queued only
+    /// at an urgent-data mark (`MSG_OOB`, which the runtime's sockets never
+    /// send): then the rest waits for the peer's next segment or the read
+    /// timeout, as in tokio.
+    pub(crate) fn read_stream_with(
+        &self,
+        len: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.is_nonblocking() {
+            return self.read_with(op);
+        }
+        self.source.read_stream(self.read_timeout(), len, op)
+    }
+
     /// Runs a write-side `op` (write, send) until it does not fail with
     /// `WouldBlock`, waiting for writability in between, for at most the
     /// write timeout.

@@ -258,7 +258,8 @@ impl TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.read_with(|stream| sys::recv(stream.as_fd(), buf))
+        let len = buf.len();
+        self.socket.read_stream_with(len, |stream| sys::recv(stream.as_fd(), buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
