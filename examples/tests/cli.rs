@@ -24,7 +24,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// Every example, by name.
-const EXAMPLES: [&str; 14] = [
+const EXAMPLES: [&str; 15] = [
     "hello",
     "echo",
     "echo_threads",
@@ -33,6 +33,7 @@ const EXAMPLES: [&str; 14] = [
     "http_hello",
     "many",
     "timeouts",
+    "stuck",
     "crawler",
     "pipeline",
     "chat",
@@ -556,6 +557,35 @@ impl FibClient {
         self.reader.read_line(&mut answer)?;
         Ok(answer)
     }
+}
+
+/// `stuck` prints a task dump on the SIGQUIT it sends itself, and the dump
+/// names each bug: the cycle, the channel waiter, the spinning coroutine.
+#[test]
+fn stuck_names_each_bug_in_the_dump_it_prints_on_sigquit() -> io::Result<()> {
+    let expected: [(&str, &[&str]); 3] = [
+        (
+            "deadlock",
+            &[
+                "deadlock: a cycle of coroutines waiting on each other",
+                "'checking-to-savings' waits on mutex",
+                "held by coroutine",
+            ],
+        ),
+        ("forgotten-sender", &["'cache-warmer' (runtime", "in channel recv"]),
+        ("spin", &["worker 1 (runtime", "did not answer: coroutine", "'checksum'", "has been running for"]),
+    ];
+    for (bug, says) in expected {
+        let output = run("stuck", &["--bug", bug, "--quit-after", "0.3"])?;
+        let stderr = text(&output.stderr);
+        assert_success("stuck", output.status, &stderr);
+        assert!(stderr.contains("green: SIGQUIT: green: task dump:"), "--bug {bug}: {stderr}");
+        assert!(stderr.contains("'health-check'"), "--bug {bug}: {stderr}");
+        for said in says {
+            assert!(stderr.contains(said), "--bug {bug} should say {said:?}: {stderr}");
+        }
+    }
+    Ok(())
 }
 
 #[test]

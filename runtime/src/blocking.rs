@@ -78,6 +78,7 @@ use std::time::{Duration, Instant};
 
 use crate::channel::{OneshotReceiver, OneshotSender, RecvError, oneshot};
 use crate::context::{self, Context};
+use crate::dump::kind::WaitKind;
 use crate::sync::{AcquireError, Semaphore};
 
 /// Default most threads of a blocking pool: as tokio's `spawn_blocking`
@@ -627,6 +628,7 @@ impl Pool {
             }),
         };
         pool.inner.room.used_by(pool.inner.home);
+        pool.inner.room.waits_as(WaitKind::BlockingPool);
         pool
     }
 
@@ -651,6 +653,7 @@ impl Pool {
         }
         let (sender, result) = oneshot();
         result.used_by(inner.home);
+        result.waits_as(WaitKind::BlockingPool);
         let job = Arc::new(Job {
             work: Mutex::new(Some(Box::new(move |inner: &Inner| run_work(f, sender, inner)))),
             cancelled: AtomicBool::new(false),

@@ -7,8 +7,8 @@
 //! whose coroutines are all parked, with no timer armed, no I/O awaited
 //! and no wait that anything outside the runtime has touched (see
 //! `sync/wait/touch.rs`: the workers of one runtime share one identity
-//! there), *marks* itself stalled here, with the lines it would add to a
-//! report, and sleeps. Worker 0 judges: only when every worker is marked
+//! there), *marks* itself stalled here, with its coroutines as a task dump
+//! lists them (for the report), and sleeps. Worker 0 judges: only when every worker is marked
 //! and no wake-up is posted in any worker's inbox is the runtime stalled
 //! as a whole, and then the single-runtime rules apply to it
 //! (`Scheduler::stall`).
@@ -23,6 +23,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use crate::dump::entry::Coroutine;
 use crate::inbox::Inbox;
 
 /// See the module documentation.
@@ -55,9 +56,11 @@ pub(crate) struct Stall {
     /// Whether one of them waits on a primitive (rather than a join, a
     /// scope or a sleep with no deadline).
     pub(crate) on_primitives: bool,
-    /// One line per coroutine for the report, in order of ids, with when
-    /// the coroutine parked.
-    pub(crate) lines: Vec<(String, Option<Instant>)>,
+    /// Its coroutines, its service coroutine left out, as a task dump
+    /// lists them: for the report.
+    pub(crate) coroutines: Vec<Coroutine>,
+    /// When they were listed.
+    pub(crate) at: Instant,
 }
 
 /// What the judge finds.
@@ -71,8 +74,9 @@ pub(crate) enum Verdict {
         tasks: usize,
         /// Whether any of them waits on a primitive.
         on_primitives: bool,
-        /// Every worker's lines, worker by worker.
-        lines: Vec<(String, Option<Instant>)>,
+        /// Every worker's coroutines, each one's time in its state brought
+        /// up to now.
+        coroutines: Vec<Coroutine>,
     },
 }
 
@@ -142,12 +146,15 @@ impl Board {
             tasks += stall.tasks - usize::from(seat.service.is_some());
             on_primitives |= stall.on_primitives;
         }
-        let lines = seats
-            .iter()
-            .filter_map(|seat| seat.stall.as_ref())
-            .flat_map(|stall| stall.lines.clone())
-            .collect();
-        Verdict::Stalled { tasks, on_primitives, lines }
+        let mut coroutines = Vec::new();
+        for stall in seats.iter().filter_map(|seat| seat.stall.as_ref()) {
+            let since = stall.at.elapsed();
+            coroutines.extend(stall.coroutines.iter().cloned().map(|mut c| {
+                c.in_state_for = c.in_state_for.map(|time| time + since);
+                c
+            }));
+        }
+        Verdict::Stalled { tasks, on_primitives, coroutines }
     }
 
     fn seats(&self) -> std::sync::MutexGuard<'_, Vec<Seat>> {

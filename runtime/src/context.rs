@@ -89,8 +89,9 @@ pub(crate) struct Context {
     pub(crate) reactor: Reactor<Waker>,
     /// Wake-ups posted by other threads.
     inbox: Arc<Inbox>,
-    /// The time at the last turn of the loop that looked at the clock:
-    /// when tasks parked, roughly, for the deadlock report.
+    /// The time at the last turn of the loop that looked at the clock, or
+    /// the last poll: when tasks parked, roughly, for the deadlock report
+    /// and the task dump.
     pub(crate) clock: Cell<Instant>,
     /// Stacks of finished tasks, for reuse.
     pub(crate) stacks: RefCell<StackPool>,

@@ -40,6 +40,9 @@
 //!   few milliseconds of work, or move the work to [`blocking::unblock`].
 //!   The stall [`watchdog`] names a coroutine that holds its thread for
 //!   over 100 ms on stderr ([`Builder::stall_watchdog`]).
+//! * **When it hangs, ask.** [`dump()`] lists every coroutine, what it waits
+//!   for and who holds it, and finds coroutines that wait on each other;
+//!   [`Builder::dump_on_sigquit`] prints one on `kill -QUIT`.
 //! * **One worker uses one core.** [`run`] is one worker;
 //!   [`Builder::workers`] runs more, and [`spawn_distributed`] places a
 //!   `Send` closure on any of them. A coroutine never moves to another
@@ -61,6 +64,7 @@ mod board;
 mod cancel;
 pub mod channel;
 mod context;
+pub mod dump;
 mod epoll;
 pub mod fs;
 mod inbox;
@@ -69,6 +73,7 @@ mod park;
 mod reactor;
 mod run_queue;
 mod runtime;
+mod runtimes;
 mod scheduler;
 mod scope;
 mod stack;
@@ -81,6 +86,7 @@ pub mod watchdog;
 mod workers;
 
 pub use cancel::{Cancelled, is_cancelled};
+pub use dump::{Dump, dump};
 pub use runtime::{Builder, DEFAULT_STACK_SIZE, run};
 pub use scope::{Scope, ScopeError, ScopedJoinHandle, scope};
 pub use stack::Protection;

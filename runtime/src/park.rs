@@ -54,13 +54,12 @@
 //! only if nothing else woke the task first, and `park` disarms it if
 //! something did.
 
-use std::panic::Location;
 use std::rc::Rc;
 use std::thread;
 use std::time::Instant;
 
 use crate::context::Context;
-use crate::task::cell::{TaskCell, Waker};
+use crate::task::cell::{ParkSite, TaskCell, Waker};
 use crate::task::coroutine::TaskYielder;
 use crate::task::state::{ParkRef, Switch, TaskState, Teardown, WakeReason};
 use crate::task::teardown::{self, Step};
@@ -123,20 +122,17 @@ fn rule(cx: &Context, task: &Rc<TaskCell>, epoch: u32, reason: WakeReason) -> bo
 }
 
 /// Suspends the running task until a waker for this epoch fires, or
-/// `deadline` passes, and ends the epoch. See the module docs.
+/// `deadline` passes, and ends the epoch; `site` says what it waits for
+/// (for the task dump and the deadlock report). See the module docs.
 ///
 /// # Panics
 ///
 /// Outside a coroutine.
 #[inline(always)]
-#[track_caller]
-pub(crate) fn park(deadline: Option<Instant>) -> WakeReason {
-    // The caller's place in the runtime's code names what the task waits
-    // on, for the deadlock report (see `sync/wait/touch.rs`).
-    let at = Location::caller();
+pub(crate) fn park(deadline: Option<Instant>, site: ParkSite) -> WakeReason {
     Context::with(|cx| {
         let task = cx.current_task();
-        task.parked_by.set(Some(at));
+        task.park_site.set(site);
         let reason = park_in_epoch(cx, &task, deadline);
         task.epoch.set(task.epoch.get().wrapping_add(1));
         reason

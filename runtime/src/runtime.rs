@@ -77,6 +77,8 @@ pub struct Builder {
     blocking: PoolConfig,
     /// The stall watchdog's threshold; `None`: off.
     stall_threshold: Option<Duration>,
+    /// Print a task dump to stderr on `SIGQUIT`.
+    dump_on_sigquit: bool,
 }
 
 impl Default for Builder {
@@ -110,6 +112,7 @@ impl Builder {
             workers: 1,
             blocking: PoolConfig::default(),
             stall_threshold: Some(crate::watchdog::DEFAULT_STALL_THRESHOLD),
+            dump_on_sigquit: false,
         }
     }
 
@@ -334,6 +337,35 @@ impl Builder {
         self
     }
 
+    /// Prints a task dump ([`green::dump`](crate::dump())) to stderr when the
+    /// process receives `SIGQUIT` (`kill -QUIT <pid>`, or Ctrl-\\ in a
+    /// terminal), instead of ending it with a core dump; the default is
+    /// off. The environment variable `GREEN_DUMP_ON_SIGQUIT=1` turns it on
+    /// for every runtime without a change to the program.
+    ///
+    /// Turned on, it stays on for the rest of the process (one handler and
+    /// one thread, `green-dump`, for all runtimes), and each `SIGQUIT`
+    /// prints one dump of every runtime running then. The signal handler
+    /// only writes a byte to a pipe; the dump is made and printed by that
+    /// thread, so it comes also when every worker is stuck in a coroutine
+    /// that does not yield, and then says so. Off, nothing is installed and
+    /// `SIGQUIT` keeps its default action.
+    ///
+    /// ```no_run
+    /// green::Builder::new().dump_on_sigquit(true).run(|| {
+    ///     // kill -QUIT <pid> prints every coroutine and what it waits for
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Not here, but [`Builder::run`] panics before starting anything if
+    /// the handler cannot be installed (no pipe, no thread).
+    pub fn dump_on_sigquit(mut self, on: bool) -> Builder {
+        self.dump_on_sigquit = on;
+        self
+    }
+
     /// Runs `main` on a runtime with these options; see [`run`].
     ///
     /// # Panics
@@ -361,6 +393,11 @@ impl Builder {
             );
         }
         if let Err(err) = self.blocking.check() {
+            panic!("{err}");
+        }
+        if (self.dump_on_sigquit || crate::dump::signal::asked_by_env())
+            && let Err(err) = crate::dump::signal::install()
+        {
             panic!("{err}");
         }
         let spin_before_sleep = if self.workers > 1 { SPIN_BEFORE_SLEEP } else { Duration::ZERO };

@@ -37,7 +37,7 @@
 //!   is leaked with its stack, never freed.
 
 use std::cell::{Cell, RefCell};
-
+use std::fmt::Write as _;
 use std::panic;
 use std::ptr;
 use std::rc::Rc;
@@ -49,12 +49,18 @@ use corosensei::CoroutineResult;
 
 use crate::board::{Stall, Verdict};
 use crate::context::{Config, Context};
+use crate::dump::Dump;
+use crate::dump::collect;
+use crate::dump::entry::{Coroutine, Holder};
+use crate::dump::kind::WaitKind;
 use crate::inbox::Post;
 use crate::park;
+use crate::runtimes::{self, Listed, Listing};
 use crate::stack::{Stack, StackPool, overflow};
 use crate::sync::wait::touch;
 use crate::task::cell::{TaskCell, Waker};
 use crate::task::coroutine::TaskCoroutine;
+use crate::task::id::TaskId;
 use crate::task::slot::Packet;
 use crate::task::spawn;
 use crate::task::state::{Switch, TaskState, Teardown, WakeReason};
@@ -92,6 +98,9 @@ pub(crate) struct Scheduler {
     switches: Cell<u64>,
     /// The stamp's registration with the watchdog, if it watches.
     _watched: Option<Watched>,
+    /// This worker's place on the process's list, where a task dump finds
+    /// it (`runtimes.rs`).
+    _listed: Listing,
 }
 
 impl Scheduler {
@@ -118,7 +127,15 @@ impl Scheduler {
         };
         let stamp = Arc::new(Stamp::new(cx.config.stall_threshold.unwrap_or_default(), label));
         let watched = cx.config.stall_threshold.map(|_| watchdog::watch_stamp(stamp.clone()));
+        let listed = runtimes::list(Listed {
+            runtime: cx.home(),
+            id: cx.id(),
+            worker: config_label(&cx).unwrap_or(0),
+            inbox: cx.inbox_ref().clone(),
+            stamp: stamp.clone(),
+        });
         let scheduler = Scheduler {
+            _listed: listed,
             stamp,
             switches: Cell::new(0),
             _watched: watched,
@@ -303,7 +320,9 @@ impl Scheduler {
             return self.judge(on_primitives, threads == Some(0), stalled, || self.deadlock_report(main));
         };
         let tasks = self.cx.tasks.borrow().len();
-        board.mark(*me, Stall { tasks, on_primitives, lines: self.report_lines(Some(*me), service) });
+        let mut coroutines = collect::collect(&self.cx);
+        coroutines.retain(|c| Some(c.id.as_u64()) != service);
+        board.mark(*me, Stall { tasks, on_primitives, coroutines, at: Instant::now() });
         self.marked.set(true);
         if *me != 0 {
             // Worker 0 judges, once every worker is marked.
@@ -314,7 +333,7 @@ impl Scheduler {
                 *stalled = None;
                 Ok(None)
             }
-            Verdict::Stalled { tasks, on_primitives, lines } => {
+            Verdict::Stalled { tasks, on_primitives, coroutines } => {
                 // The other workers and their monitor thread.
                 let alone = other_threads() == Some(board.len());
                 let report = || {
@@ -326,7 +345,7 @@ impl Scheduler {
                         main.task().display_name(),
                         main.id()
                     );
-                    with_waits(&mut report, lines);
+                    report.push_str(&report_lines(coroutines, true));
                     report
                 };
                 self.judge(on_primitives, alone, stalled, report)
@@ -371,42 +390,8 @@ impl Scheduler {
             main.task().display_name(),
             main.id()
         );
-        with_waits(&mut report, self.report_lines(None, None));
+        report.push_str(&report_lines(collect::collect(&self.cx), false));
         report
-    }
-
-    /// One line of a deadlock report per coroutine, in order of ids, the
-    /// task with id `skip` left out; each names its worker if `worker` is
-    /// given, and comes with when its coroutine parked (see [`with_waits`]).
-    #[cold]
-    fn report_lines(&self, worker: Option<usize>, skip: Option<u64>) -> Vec<ReportLine> {
-        let tasks = self.cx.tasks.borrow();
-        let mut listed: Vec<&Rc<TaskCell>> =
-            tasks.iter().map(|(_, task)| task).filter(|task| Some(task.id().as_u64()) != skip).collect();
-        listed.sort_by_key(|task| task.id());
-        listed
-            .into_iter()
-            .map(|task| {
-                let waits_on = task.waits_on.get();
-                let what = if waits_on.is_null() || task.state.get() != TaskState::Parked {
-                    touch::describe(task.parked_by.get())
-                } else if waits_on == touch::several() {
-                    "a select over several channels (or a wait in no known queue)"
-                } else {
-                    // SAFETY: the touch of a queue of the primitive this parked task waits on, set when the
-                    // wait began and cleared when it ends; the waiting frame borrows the primitive until
-                    // then, and no task runs while the report is written, so the touch is alive.
-                    touch::describe(unsafe { &*waits_on }.at())
-                };
-                let on = worker.map(|worker| format!(" on worker {worker}")).unwrap_or_default();
-                let line = format!(
-                    "\n  coroutine '{}' (id {}){on} waits on {what}",
-                    task.task().display_name(),
-                    task.id()
-                );
-                (line, task.parked_at.get())
-            })
-            .collect()
     }
 
     /// The non-blocking poll between task switches: skipped entirely (no
@@ -442,6 +427,9 @@ impl Scheduler {
         if let Err(err) = self.cx.reactor.poll(timeout, &mut due) {
             return Err(format!("green: epoll_wait failed: {err}"));
         }
+        // The poll may have slept: tasks that park next go by this time
+        // (one clock read per poll, beside its system calls).
+        self.cx.clock.set(Instant::now());
         for waker in due.drain(..) {
             park::wake(&self.cx, &waker, WakeReason::Ready);
         }
@@ -488,7 +476,9 @@ impl Scheduler {
             return;
         }
         let mut due = self.due.take();
-        self.cx.timers.borrow_mut().expire(Instant::now(), &mut due);
+        let now = Instant::now();
+        self.cx.clock.set(now);
+        self.cx.timers.borrow_mut().expire(now, &mut due);
         for waker in due.drain(..) {
             park::wake(&self.cx, &waker, WakeReason::TimedOut);
         }
@@ -730,19 +720,51 @@ struct Stalled {
     cpu: Duration,
 }
 
-/// A line of a deadlock report, and when its coroutine parked.
-type ReportLine = (String, Option<Instant>);
-
-/// Appends `lines` to `report`, each with how long its coroutine has
-/// waited by now.
-fn with_waits(report: &mut String, lines: Vec<ReportLine>) {
-    let now = Instant::now();
-    for (line, parked_at) in lines {
-        report.push_str(&line);
-        if let Some(at) = parked_at {
-            report.push_str(&format!(" for {:.1?}", now.saturating_duration_since(at)));
+/// The lines of a deadlock report for `coroutines` (from one worker or
+/// all of them; `workers`: name each one's worker): one per coroutine, in
+/// order of ids, saying what it waits on and for how long, then one per
+/// cycle of coroutines waiting on each other.
+fn report_lines(coroutines: Vec<Coroutine>, workers: bool) -> String {
+    let dump = Dump::new(coroutines, Vec::new());
+    let mut listed: Vec<&Coroutine> = dump.coroutines().iter().collect();
+    listed.sort_by_key(|c| c.id);
+    let name = |id: TaskId| match dump.coroutine(id) {
+        Some(c) => format!("coroutine '{}' (id {id})", c.display_name()),
+        None => format!("coroutine {id}"),
+    };
+    let mut report = String::new();
+    for c in listed {
+        let on = if workers { format!(" on worker {}", c.worker) } else { String::new() };
+        let what = match &c.waits_on {
+            Some(wait) => {
+                let holder = match wait.holder {
+                    Some(Holder::Coroutine(id)) if wait.kind == WaitKind::Join => format!(" ({})", name(id)),
+                    Some(Holder::Coroutine(id)) => format!(" held by {}", name(id)),
+                    Some(Holder::Thread) => " held by a thread".to_owned(),
+                    _ => String::new(),
+                };
+                format!("{}{holder}", wait.kind.phrase())
+            }
+            None => WaitKind::Unknown.phrase().to_owned(),
+        };
+        let _ = write!(report, "\n  {} (id {}){on} waits on {what}", quoted(c), c.id);
+        if let Some(time) = c.in_state_for {
+            let _ = write!(report, " for {time:.1?}");
         }
     }
+    for cycle in dump.cycles() {
+        let ring: Vec<String> = cycle.members.iter().map(|id| name(*id)).collect();
+        let _ = write!(report, "\n  cycle: {}", ring[0]);
+        for (at, next) in ring.iter().skip(1).chain(ring.first()).enumerate() {
+            let _ = write!(report, "{} {next}", if at == 0 { " waits on" } else { ", which waits on" });
+        }
+    }
+    report
+}
+
+/// A coroutine's name in quotes, as the report has always named it.
+fn quoted(c: &Coroutine) -> String {
+    format!("coroutine '{}'", c.display_name())
 }
 
 /// Threads of the process besides the calling one, from
@@ -753,8 +775,8 @@ fn other_threads() -> Option<usize> {
     // count fields after its closing one. `num_threads` is field 20.
     let after = stat.rsplit_once(')')?.1;
     let threads: usize = after.split_whitespace().nth(17)?.parse().ok()?;
-    // The watchdog's thread never wakes a coroutine.
-    threads.checked_sub(1 + crate::watchdog::threads())
+    // The watchdog's thread and the SIGQUIT dump's never wake a coroutine.
+    threads.checked_sub(1 + crate::watchdog::threads() + crate::dump::signal::threads())
 }
 
 /// This worker's index in a runtime of several.

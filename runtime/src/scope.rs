@@ -69,8 +69,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::channel::{Receiver, RecvError, Sender, bounded};
 use crate::context::Context;
+use crate::dump::kind::WaitKind;
 use crate::park;
 use crate::task::cancel_state::FrameId;
+use crate::task::cell::ParkSite;
 use crate::task::cell::{TaskCell, Waker};
 use crate::task::distributed::DistributedHandle;
 use crate::task::error::JoinError;
@@ -627,8 +629,12 @@ impl<'scope, 'env, E: 'scope> Scope<'scope, 'env, E> {
         let shared = &self.shared;
         while shared.live.get() > 0 {
             *shared.waiter.borrow_mut() = Some(park::waker());
-            let reason =
-                if shared.cancelled.get() { crate::shield(|| park::park(None)) } else { park::park(None) };
+            let site = ParkSite::of(WaitKind::Scope);
+            let reason = if shared.cancelled.get() {
+                crate::shield(|| park::park(None, site))
+            } else {
+                park::park(None, site)
+            };
             if reason == WakeReason::Cancelled && !shared.cancelled.get() {
                 shared.cancel_children();
             }

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancelled;
 use crate::context::{self, Context};
+use crate::dump::kind::WaitKind;
 use crate::park;
+use crate::task::cell::ParkSite;
 use crate::task::state::WakeReason;
 
 /// Puts the calling coroutine to sleep for at least `duration`.
@@ -64,7 +66,7 @@ pub fn sleep_until(deadline: Instant) -> Result<(), Cancelled> {
         return Ok(());
     }
     loop {
-        match park::park(Some(deadline)) {
+        match park::park(Some(deadline), ParkSite::of(WaitKind::Sleep)) {
             WakeReason::TimedOut => return Ok(()),
             WakeReason::Cancelled => return Err(Cancelled),
             WakeReason::Ready if Instant::now() >= deadline => return Ok(()),
@@ -83,7 +85,7 @@ fn sleep_forever() -> Result<(), Cancelled> {
             std::thread::park();
         }
     }
-    while park::park(None) != WakeReason::Cancelled {}
+    while park::park(None, ParkSite::of(WaitKind::Sleep)) != WakeReason::Cancelled {}
     Err(Cancelled)
 }
 

@@ -93,6 +93,12 @@ impl<T> Timers<T> {
         }
     }
 
+    /// Every armed timer, in no particular order: its deadline and what it
+    /// hands back (for the task dump).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Instant, &T)> {
+        self.entries.iter().map(|(_, timer)| (timer.deadline, &timer.waker))
+    }
+
     /// Number of armed timers.
     pub(crate) fn len(&self) -> usize {
         self.heap.len()

@@ -36,6 +36,10 @@
 //! visible to the watchdog, which gives up), or before it (then the
 //! worker sees the hazard and waits). Where the kernel refuses the call,
 //! the report goes without the task's name and spawn site.
+//!
+//! The task dump (`dump/`) reads the stamps too, for a worker that does not
+//! answer its request: the same hazard, under the same rules. One reader
+//! at a time holds the hazard (`READING`), the watchdog or a dump.
 
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering, compiler_fence};
@@ -55,6 +59,10 @@ const MIN_THRESHOLD: Duration = Duration::from_millis(1);
 /// The task record the watchdog is reading, if any (see the module
 /// documentation).
 static HAZARD: AtomicPtr<Task> = AtomicPtr::new(ptr::null_mut());
+
+/// Held by whoever publishes in `HAZARD`: there is one hazard, and a
+/// watchdog and a dump may both want to read a record.
+static READING: Mutex<()> = Mutex::new(());
 
 /// Stalls reported since the process started.
 static REPORTED: AtomicU64 = AtomicU64::new(0);
@@ -131,6 +139,59 @@ impl Stamp {
     pub(crate) fn leave(&self) {
         self.running.store(ptr::null_mut(), Ordering::Relaxed);
     }
+
+    /// What the stamp shows now.
+    pub(crate) fn look(&self) -> Look {
+        Look {
+            switches: self.switches.load(Ordering::Relaxed),
+            running: self.running.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How the stamp's worker is named: "worker 2", or the thread's name.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Since when the watchdog has seen this worker in the stretch at
+    /// switch count `switches`, if it watches the stamp and has.
+    pub(crate) fn seen_since(&self, switches: u64) -> Option<Instant> {
+        let watch = self.watch.lock().unwrap_or_else(PoisonError::into_inner);
+        (watch.switches == switches).then_some(watch.since)
+    }
+}
+
+/// One look at a [`Stamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Look {
+    /// The switch count.
+    pub(crate) switches: u64,
+    /// The running task's `Task`, or null between coroutines.
+    running: *mut Task,
+}
+
+impl Look {
+    /// Whether a coroutine was running.
+    pub(crate) fn is_running(&self) -> bool {
+        !self.running.is_null()
+    }
+}
+
+/// A copy of the `Task` of the coroutine `look` saw running on `stamp`'s
+/// worker, if that worker still runs it in the same stretch once a hazard
+/// protects it (see the module documentation); `None` otherwise, or where
+/// the kernel offers no process-wide barrier.
+pub(crate) fn read_running(stamp: &Stamp, look: Look) -> Option<Task> {
+    if look.running.is_null() {
+        return None;
+    }
+    process_barrier().read(stamp, look.running, look.switches)
+}
+
+/// The process's registration for `membarrier`, made once.
+fn process_barrier() -> Barrier {
+    static BARRIER: OnceLock<Barrier> = OnceLock::new();
+    *BARRIER.get_or_init(Barrier::register)
 }
 
 /// Called by a worker before it frees the task record holding `task`:
@@ -202,7 +263,7 @@ impl Drop for Watched {
 /// The watchdog thread: looks at every stamp a quarter threshold apart
 /// while there are any, and sleeps while there are none.
 fn watch(registry: &'static Registry) {
-    let barrier = Barrier::register();
+    let barrier = process_barrier();
     let mut stamps = registry.stamps.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         if stamps.is_empty() {
@@ -303,6 +364,7 @@ impl Barrier {
     /// A copy of the `Task` at `running`, if the worker still runs it at
     /// the same switch count once the hazard is up.
     fn read(self, stamp: &Stamp, running: *mut Task, switches: u64) -> Option<Task> {
+        let _reading = READING.lock().unwrap_or_else(PoisonError::into_inner);
         HAZARD.store(running, Ordering::SeqCst);
         let task = if self.everywhere()
             && stamp.running.load(Ordering::SeqCst) == running

@@ -129,6 +129,7 @@ impl Group {
         let workers = (0..workers)
             .map(|_| {
                 let (ring, bell) = channel::bounded(1);
+                bell.waits_as(crate::dump::kind::WaitKind::Jobs);
                 Worker {
                     queue: Mutex::new(Queue::default()),
                     len: AtomicUsize::new(0),

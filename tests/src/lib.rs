@@ -6,7 +6,8 @@
 //!   binary, for behaviour that ends the process (a stack overflow aborts)
 //!   or needs the process to itself (counting open descriptors);
 //!   [`run_in_child_or_hang`] for a body that hangs when the behaviour
-//!   under test is broken.
+//!   under test is broken, [`run_in_child_with_env`] for one that needs its
+//!   environment changed.
 //! * [`open_fds`], [`mappings`], [`thread_cpu_time`]: what the process
 //!   holds and what the calling thread has used, read from the kernel.
 
@@ -77,6 +78,20 @@ const CHILD_ENV: &str = "GREEN_TESTS_CHILD";
 /// If the child cannot be started, or if it ran no test (`test` is not the
 /// exact name of the calling test).
 pub fn run_in_child(test: &str, body: impl FnOnce()) -> io::Result<Output> {
+    run_in_child_with_env(test, &[], body)
+}
+
+/// Like [`run_in_child`], with the child's environment changed by `env`:
+/// each variable set to the value given, or removed where it is `None`.
+///
+/// # Errors
+///
+/// As [`run_in_child`].
+pub fn run_in_child_with_env(
+    test: &str,
+    env: &[(&str, Option<&str>)],
+    body: impl FnOnce(),
+) -> io::Result<Output> {
     if std::env::var_os(CHILD_ENV).as_deref() == Some(OsStr::new(test)) {
         body();
         // `exit` runs no destructors: flush what the body printed first.
@@ -84,10 +99,15 @@ pub fn run_in_child(test: &str, body: impl FnOnce()) -> io::Result<Output> {
         let _ = io::stderr().flush();
         std::process::exit(0);
     }
-    let output = Command::new(std::env::current_exe()?)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
-        .output()?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["--exact", test, "--nocapture", "--test-threads=1"]).env(CHILD_ENV, test);
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let output = command.output()?;
     if String::from_utf8_lossy(&output.stdout).contains("running 0 tests") {
         return Err(io::Error::other(format!(
             "the child process ran no test named {test:?}: pass the exact name of the test that \

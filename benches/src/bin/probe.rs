@@ -15,6 +15,7 @@
 //! | `spawn` | one empty task spawned and joined, 10,000 spawned before any is joined | `spawn_many`, green |
 //! | `spawn-cold` | one empty task spawned and joined, 10,000 per fresh runtime (`green::run`) | `spawn_many_cold`, green |
 //! | `channel` | one round trip over two `bounded(1)` channels | `channel_ping_pong`, green |
+//! | `mutex` | one uncontended `lock` and unlock of a `green::sync::Mutex` in a coroutine | `mutex_uncontended`, green |
 //! | `io` | one round trip of a byte over a Unix socket pair, each side waiting for readiness | none: it exists for its system calls |
 //! | `tokio-yield` | one `tokio::task::yield_now()` by a task alone in a `current_thread` runtime | `switch`, tokio |
 
@@ -25,7 +26,7 @@ use corosensei::{Coroutine, Yielder};
 use green::channel;
 use green::net::UnixStream;
 
-const USAGE: &str = "usage: probe switch|yield|spawn|channel|io|tokio-yield COUNT";
+const USAGE: &str = "usage: probe switch|yield|spawn|channel|mutex|io|tokio-yield COUNT";
 
 /// `spawn`: tasks spawned before the first is joined, as in `spawn_many`.
 const SPAWN_BATCH: u64 = 10_000;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
         "spawn" => green::run(|| spawns(count)),
         "spawn-cold" => cold_spawns(count),
         "channel" => green::run(|| channel_round_trips(count)),
+        "mutex" => green::run(|| mutex_locks(count)),
         "io" => green::run(|| io_round_trips(count)),
         "tokio-yield" => tokio_yields(count),
         other => return usage(&format!("unknown operation {other:?}")),
@@ -139,6 +141,20 @@ fn channel_round_trips(count: u64) -> io::Result<()> {
     pong.join().map_err(io::Error::other)?;
     if ball != count {
         return Err(io::Error::other(format!("the ball came back as {ball}, not {count}")));
+    }
+    Ok(())
+}
+
+/// `count` uncontended lock and unlock pairs of one mutex, in the main
+/// coroutine.
+fn mutex_locks(count: u64) -> io::Result<()> {
+    let lock = green::sync::Mutex::new(0u64);
+    for _ in 0..count {
+        *lock.lock().map_err(|_| io::Error::other("poisoned"))? += 1;
+    }
+    let total = *lock.lock().map_err(|_| io::Error::other("poisoned"))?;
+    if total != count {
+        return Err(io::Error::other(format!("counted {total}, not {count}")));
     }
     Ok(())
 }

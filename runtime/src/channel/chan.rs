@@ -60,6 +60,7 @@
 //! to it: lost (and written into a frame that is gone).
 
 use crate::context::Context;
+use crate::dump::kind::WaitKind;
 use crate::sync::spin::{SpinGuard, SpinLock};
 use crate::sync::wait::party::Outcome;
 use crate::sync::wait::queue::{Entry, WaitQueue};
@@ -317,8 +318,8 @@ impl<T> Chan<T> {
             capacity,
             state: SpinLock::new(ChanState {
                 buffer: VecDeque::new(),
-                senders_waiting: WaitQueue::default(),
-                receivers_waiting: WaitQueue::default(),
+                senders_waiting: WaitQueue::new(WaitKind::ChannelSend),
+                receivers_waiting: WaitQueue::new(WaitKind::ChannelRecv),
                 senders: 1,
                 receivers: 1,
             }),
@@ -341,6 +342,15 @@ impl<T> Chan<T> {
         let state = self.lock();
         state.senders_waiting.touched_by(Some(home));
         state.receivers_waiting.touched_by(Some(home));
+    }
+
+    /// Makes every wait on this channel a wait of kind `kind` in the task
+    /// dump: for a channel the runtime makes for itself (the blocking
+    /// pool's results, a worker's bell), before anyone waits on it.
+    pub(crate) fn waits_as(&self, kind: WaitKind) {
+        let state = self.lock();
+        state.senders_waiting.set_kind(kind);
+        state.receivers_waiting.set_kind(kind);
     }
 
     /// The buffer's capacity; `None` if unbounded.

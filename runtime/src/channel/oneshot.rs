@@ -50,6 +50,11 @@ impl<T> OneshotReceiver<T> {
     pub(crate) fn used_by(&self, home: u64) {
         self.receiver.used_by(home);
     }
+
+    /// See `Chan::waits_as`.
+    pub(crate) fn waits_as(&self, kind: crate::dump::kind::WaitKind) {
+        self.receiver.waits_as(kind);
+    }
 }
 
 impl<T> OneshotSender<T> {

@@ -27,6 +27,11 @@ impl<T> Receiver<T> {
         self.chan.used_by(home);
     }
 
+    /// See `Chan::waits_as`.
+    pub(crate) fn waits_as(&self, kind: crate::dump::kind::WaitKind) {
+        self.chan.waits_as(kind);
+    }
+
     pub(crate) fn new(chan: Arc<Chan<T>>) -> Receiver<T> {
         Receiver { chan }
     }

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use crate::cancel;
 use crate::context;
+use crate::dump::kind::WaitKind;
 use crate::park;
+use crate::task::cell::ParkSite;
 use crate::task::state::WakeReason;
 
 /// The first pause.
@@ -69,7 +71,7 @@ impl Backoff {
             return Ok(());
         }
         loop {
-            match park::park(Some(wake)) {
+            match park::park(Some(wake), ParkSite::of(WaitKind::Backoff)) {
                 WakeReason::TimedOut => return Ok(()),
                 WakeReason::Cancelled => return Err(cancel::cancelled_error()),
                 // A stray wake-up from an earlier wait: keep pausing.

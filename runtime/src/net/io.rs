@@ -27,15 +27,17 @@
 use std::fmt;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cancel;
 use crate::context::Context;
+use crate::dump::kind::WaitKind;
 use crate::park;
 use crate::reactor::{self, Interest, Reactor, Registered};
+use crate::task::cell::ParkSite;
 use crate::task::cell::Waker;
 use crate::task::state::WakeReason;
 
@@ -205,7 +207,8 @@ impl<S: FdOwner> IoSource<S> {
             if !cx.has_current() {
                 return None; // the scheduler loop itself, e.g. a destructor at shutdown
             }
-            Some(self.key_in(&cx.reactor).map(|key| park_on(cx, key, interest, deadline)))
+            let fd = self.inner.as_fd().as_raw_fd();
+            Some(self.key_in(&cx.reactor).map(|key| park_on(cx, key, fd, interest, deadline)))
         });
         let Some(parked) = parked.flatten() else {
             return poll_blocking(self.inner.as_fd(), interest, deadline);
@@ -310,15 +313,20 @@ fn spend_budget(cx: &Context) {
     }
 }
 
-/// Parks the running task of `cx` until the descriptor registered as `key`
-/// may be ready for `interest`, `deadline` passes or the task is
+/// Parks the running task of `cx` until the descriptor `fd`, registered as
+/// `key`, may be ready for `interest`, `deadline` passes or the task is
 /// cancelled: the wait of a read or write that hit `EAGAIN`.
-fn park_on(cx: &Context, key: usize, interest: Interest, deadline: Option<Instant>) -> WakeReason {
+fn park_on(cx: &Context, key: usize, fd: RawFd, interest: Interest, deadline: Option<Instant>) -> WakeReason {
     if !cx.reactor.add_waiter(key, interest, park::waker()) {
         // Deregistered meanwhile: retry, and find the descriptor gone.
         return WakeReason::Ready;
     }
-    let reason = park::park(deadline);
+    let kind = match interest {
+        Interest::Read => WaitKind::Read,
+        Interest::Write => WaitKind::Write,
+    };
+    // A descriptor is never negative here: it is open.
+    let reason = park::park(deadline, ParkSite { kind, object: fd as u64 });
     // After a timeout or cancellation the waker is still listed; after a
     // spurious `Ready` (see `park.rs`, rule 4) it may be too. After a real
     // event the poll has moved it out and this finds nothing.

@@ -112,7 +112,7 @@ mod backoff;
 mod convert;
 mod io;
 mod socket;
-mod sys;
+pub(crate) mod sys;
 mod tcp_listener;
 mod tcp_stream;
 mod udp;

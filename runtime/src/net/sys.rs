@@ -169,6 +169,29 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SocketAddr)> {
     Ok((stream, peer))
 }
 
+/// Who the socket `fd` is connected to, in words, for the task dump: its
+/// peer's address (`"127.0.0.1:4000"`, `"unix:/run/app.sock"`), or for a
+/// socket with no peer (a listener) its own, as `"local 0.0.0.0:80"`;
+/// `None` if `fd` is no socket or has neither.
+///
+/// Takes a plain number: the dump names the descriptor of a parked wait,
+/// and the call reads nothing of ours but the buffer it fills, so a
+/// descriptor closed meanwhile only makes it fail (or name whatever now
+/// has that number).
+pub(crate) fn describe_peer(fd: std::os::fd::RawFd) -> Option<String> {
+    let mut peer = RawAddr::empty();
+    // SAFETY: `peer.storage` has room for `peer.len` bytes; `getpeername` writes at most that many and stores the
+    // real length back into `peer.len`. The descriptor is a number the kernel checks.
+    let named = unsafe { libc::getpeername(fd, ptr::from_mut(&mut peer.storage).cast(), &mut peer.len) };
+    if named == 0 {
+        return peer.describe();
+    }
+    let mut local = RawAddr::empty();
+    // SAFETY: as for `getpeername` above.
+    let named = unsafe { libc::getsockname(fd, ptr::from_mut(&mut local.storage).cast(), &mut local.len) };
+    if named == 0 { local.describe().map(|local| format!("local {local}")) } else { None }
+}
+
 /// A socket address in the C layout the kernel reads and writes.
 pub(crate) struct RawAddr {
     /// Big enough for any address family and suitably aligned for each.
@@ -286,6 +309,32 @@ impl RawAddr {
     /// The address for the kernel to read.
     fn as_ptr(&self) -> *const libc::sockaddr {
         ptr::from_ref(&self.storage).cast()
+    }
+
+    /// The address the kernel stored here, in words: an IP address and
+    /// port, or `unix:` and a path, `@` and an abstract name, or
+    /// `(unnamed)`.
+    fn describe(&self) -> Option<String> {
+        if let Ok(inet) = self.to_inet() {
+            return Some(inet.to_string());
+        }
+        if libc::c_int::from(self.storage.ss_family) != libc::AF_UNIX {
+            return None;
+        }
+        // SAFETY: the family says the kernel stored a `sockaddr_un` here; the storage is large and aligned
+        // enough for one.
+        let unix = unsafe { ptr::read(ptr::from_ref(&self.storage).cast::<libc::sockaddr_un>()) };
+        let offset = mem::offset_of!(libc::sockaddr_un, sun_path);
+        let len = (self.len as usize).saturating_sub(offset).min(unix.sun_path.len());
+        let name: Vec<u8> = unix.sun_path[..len].iter().map(|&c| c as u8).collect();
+        Some(match name.split_first() {
+            None => "unix:(unnamed)".to_owned(),
+            Some((0, abstract_name)) => format!("unix:@{}", String::from_utf8_lossy(abstract_name)),
+            Some(_) => {
+                let path = name.split(|&b| b == 0).next().unwrap_or_default();
+                format!("unix:{}", String::from_utf8_lossy(path))
+            }
+        })
     }
 
     /// The IP socket address the kernel stored here.

@@ -41,6 +41,7 @@ use super::wait::party::{Outcome, deadline_after};
 use super::wait::queue::WaitQueue;
 use super::wait::waiter::{Waiter, WaiterHandle};
 use super::wait_error::WaitError;
+use crate::dump::kind::WaitKind;
 
 /// The token a trip claims waiters with.
 const TRIPPED: usize = 0;
@@ -84,7 +85,7 @@ pub struct Barrier {
 }
 
 /// The generation being gathered; see the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Round {
     /// Parties of this generation that have arrived and not withdrawn.
     arrived: usize,
@@ -116,7 +117,8 @@ impl Barrier {
     /// ever wait at once (`usize::MAX`) never trips, and its waits end only
     /// by timeout or cancellation.
     pub fn new(n: usize) -> Barrier {
-        Barrier { n: n.max(1), state: Mutex::new(Round::default()) }
+        let round = Round { arrived: 0, generation: 0, waiters: WaitQueue::new(WaitKind::Barrier) };
+        Barrier { n: n.max(1), state: Mutex::new(round) }
     }
 
     /// Waits until `n` parties (this one included) have called `wait`.

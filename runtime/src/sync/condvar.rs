@@ -50,6 +50,7 @@ use super::poison::{LockError, LockResult};
 use super::wait::party::{Outcome, deadline_after};
 use super::wait::queue::{LockedQueue, Woken};
 use super::wait::waiter::{Waiter, WaiterHandle};
+use crate::dump::kind::WaitKind;
 
 /// The token a notification claims a waiter with.
 const NOTIFIED: usize = 0;
@@ -120,7 +121,7 @@ impl WaitTimeoutResult {
 impl Condvar {
     /// A condition variable nobody waits on.
     pub const fn new() -> Condvar {
-        Condvar { waiters: LockedQueue::new() }
+        Condvar { waiters: LockedQueue::new(WaitKind::Condvar) }
     }
 
     /// Unlocks the mutex of `guard`, waits for a notification, and locks

@@ -30,6 +30,7 @@ use super::wait::party::{Outcome, deadline_after};
 use super::wait::queue::WaitQueue;
 use super::wait::waiter::{Waiter, WaiterHandle};
 use super::wait_error::WaitError;
+use crate::dump::kind::WaitKind;
 
 /// The token `set` claims waiters with.
 const SET: usize = 0;
@@ -81,7 +82,7 @@ pub struct Event {
 impl Event {
     /// A clear event.
     pub const fn new() -> Event {
-        Event { flag: AtomicBool::new(false), waiters: Mutex::new(WaitQueue::new()) }
+        Event { flag: AtomicBool::new(false), waiters: Mutex::new(WaitQueue::new(WaitKind::Event)) }
     }
 
     /// Sets the event and wakes every waiter. Setting an event that is

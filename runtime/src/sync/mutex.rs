@@ -62,7 +62,9 @@ use std::time::{Duration, Instant};
 use super::poison::{self, LockError, LockResult};
 use super::wait::party::{Outcome, deadline_after};
 use super::wait::queue::LockedQueue;
+use super::wait::touch::Holder;
 use super::wait::waiter::{Waiter, WaiterHandle};
+use crate::dump::kind::WaitKind;
 
 /// Nobody holds the lock.
 const UNLOCKED: u8 = 0;
@@ -144,6 +146,9 @@ pub struct Mutex<T: ?Sized> {
     poison: poison::Flag,
     /// Parked lockers, oldest first.
     waiters: LockedQueue<WaiterHandle>,
+    /// Who holds the lock, for the task dump: written by every acquire,
+    /// read only while someone waits (see `sync/wait/touch.rs`).
+    holder: Holder,
     /// The protected value.
     data: UnsafeCell<T>,
 }
@@ -191,7 +196,8 @@ impl<T> Mutex<T> {
         Mutex {
             state: AtomicU8::new(UNLOCKED),
             poison: poison::Flag::new(),
-            waiters: LockedQueue::new(),
+            waiters: LockedQueue::new(WaitKind::Mutex),
+            holder: Holder::new(),
             data: UnsafeCell::new(value),
         }
     }
@@ -284,8 +290,14 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// The fast path: `UNLOCKED -> LOCKED`.
+    #[inline]
     fn try_acquire(&self) -> bool {
-        self.state.compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        let taken =
+            self.state.compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok();
+        if taken {
+            self.holder.taken_here();
+        }
+        taken
     }
 
     /// Takes the lock, waiting in the queue until it is handed over, the
@@ -304,12 +316,16 @@ impl<T: ?Sized> Mutex<T> {
             };
             match self.state.compare_exchange_weak(state, next, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) if queues => break,
-                Ok(_) => return Outcome::Claimed(GRANTED),
+                Ok(_) => {
+                    self.holder.taken_here();
+                    return Outcome::Claimed(GRANTED);
+                }
                 Err(actual) => state = actual,
             }
         }
         let waiter = Waiter::new();
         queue.push(waiter.handle());
+        queue.held_in(&self.holder);
         drop(queue);
         Queued { mutex: self, waiter, owns: false }.wait(deadline)
     }
@@ -328,6 +344,7 @@ impl<T: ?Sized> Mutex<T> {
         let mut queue = self.waiters.lock();
         match queue.pop_claimed(|next| next.claim(GRANTED)) {
             Some(next) => {
+                self.holder.handed_to(next.party_id());
                 if queue.front_waiting().is_none() {
                     self.state.store(LOCKED, Ordering::Relaxed);
                 }

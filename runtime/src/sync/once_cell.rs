@@ -42,6 +42,7 @@ use super::wait::party::{Outcome, deadline_after};
 use super::wait::queue::{Entry, WaitQueue};
 use super::wait::waiter::{Waiter, WaiterHandle};
 use super::wait_error::WaitError;
+use crate::dump::kind::WaitKind;
 use crate::task::TaskId;
 
 /// The claim token: the value is there, read it.
@@ -170,8 +171,8 @@ impl<T> OnceCell<T> {
             value: OnceLock::new(),
             state: Mutex::new(Turns {
                 initialiser: None,
-                contenders: WaitQueue::new(),
-                watchers: WaitQueue::new(),
+                contenders: WaitQueue::new(WaitKind::OnceCell),
+                watchers: WaitQueue::new(WaitKind::OnceCell),
             }),
         }
     }

@@ -70,7 +70,9 @@ use std::time::{Duration, Instant};
 use super::poison::{self, LockError, LockResult};
 use super::wait::party::{Outcome, deadline_after};
 use super::wait::queue::{Entry, Locked, LockedQueue, WaitQueue, Woken};
+use super::wait::touch::Holder;
 use super::wait::waiter::{Waiter, WaiterHandle};
+use crate::dump::kind::WaitKind;
 
 /// A writer holds the lock.
 const WRITER: usize = 1;
@@ -165,6 +167,9 @@ pub struct RwLock<T: ?Sized> {
     poison: poison::Flag,
     /// Waiting readers and writers, oldest first.
     waiters: LockedQueue<Request>,
+    /// Which writer holds the lock, for the task dump: written when a
+    /// writer takes it, cleared when it leaves (see `sync/wait/touch.rs`).
+    writer: Holder,
     /// The protected value.
     data: UnsafeCell<T>,
 }
@@ -226,7 +231,8 @@ impl<T> RwLock<T> {
         RwLock {
             state: AtomicUsize::new(0),
             poison: poison::Flag::new(),
-            waiters: LockedQueue::new(),
+            waiters: LockedQueue::new(WaitKind::RwLock),
+            writer: Holder::new(),
             data: UnsafeCell::new(value),
         }
     }
@@ -387,7 +393,12 @@ impl<T: ?Sized> RwLock<T> {
     fn try_acquire(&self, access: Access) -> bool {
         match access {
             Access::Write => {
-                self.state.compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                let taken =
+                    self.state.compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed).is_ok();
+                if taken {
+                    self.writer.taken_here();
+                }
+                taken
             }
             Access::Read => {
                 let mut state = self.state.load(Ordering::Relaxed);
@@ -424,6 +435,7 @@ impl<T: ?Sized> RwLock<T> {
         self.state.fetch_or(QUEUED, Ordering::Relaxed);
         let waiter = Waiter::new();
         queue.push(Request { handle: waiter.handle(), access });
+        queue.held_in(&self.writer);
         let mut woken = Woken::default();
         self.grant(&mut queue, &mut woken);
         drop(queue);
@@ -455,6 +467,9 @@ impl<T: ?Sized> RwLock<T> {
                 continue; // it gave up a moment ago; `front_waiting` drops it
             }
             self.state.fetch_add(unit, Ordering::Relaxed);
+            if unit == WRITER {
+                self.writer.handed_to(front.handle.party_id());
+            }
             let granted = pop_front(queue);
             woken.push(granted.handle);
         }
@@ -471,6 +486,9 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Releases the write lock.
     fn write_unlock(&self) {
+        // While the lock is still held: a writer taking it next records
+        // itself after this.
+        self.writer.clear();
         if self.state.compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed).is_err() {
             self.hand_on(|_| {
                 self.state.fetch_and(!WRITER, Ordering::Release);
@@ -540,6 +558,9 @@ impl<T: ?Sized> Drop for Queued<'_, T> {
             if waiter.claimed().is_some() {
                 // Let in while being unwound: give the lock back.
                 let unit = if access == Access::Read { READER } else { WRITER };
+                if unit == WRITER {
+                    lock.writer.clear();
+                }
                 lock.state.fetch_sub(unit, Ordering::Release);
             } else {
                 queue.remove(waiter);

@@ -73,6 +73,7 @@ use std::time::{Duration, Instant};
 use super::wait::party::{Outcome, deadline_after};
 use super::wait::queue::{Entry, Locked, LockedQueue, WaitQueue, Woken};
 use super::wait::waiter::{Waiter, WaiterHandle};
+use crate::dump::kind::WaitKind;
 
 /// The queue may have waiters.
 const QUEUED: usize = 1;
@@ -252,7 +253,7 @@ impl Semaphore {
         Semaphore {
             state: AtomicUsize::new(permits * PERMIT),
             total: AtomicUsize::new(permits),
-            waiters: LockedQueue::new(),
+            waiters: LockedQueue::new(WaitKind::Semaphore),
         }
     }
 
@@ -261,6 +262,12 @@ impl Semaphore {
     /// releases, such as the blocking pool's queue.
     pub(crate) fn used_by(&self, home: u64) {
         self.waiters.lock().touched_by(Some(home));
+    }
+
+    /// Makes every wait on this semaphore a wait of kind `kind` in the task
+    /// dump (the blocking pool's queue room).
+    pub(crate) fn waits_as(&self, kind: WaitKind) {
+        self.waiters.lock().set_kind(kind);
     }
 
     /// Acquires one permit, waiting until it is available.

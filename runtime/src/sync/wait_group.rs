@@ -41,6 +41,7 @@ use super::wait::party::{Outcome, deadline_after};
 use super::wait::queue::WaitQueue;
 use super::wait::waiter::{Waiter, WaiterHandle};
 use super::wait_error::WaitError;
+use crate::dump::kind::WaitKind;
 
 /// The token the last guard claims waiters with.
 const EMPTY: usize = 0;
@@ -85,14 +86,14 @@ pub struct WaitGroupGuard {
 }
 
 /// What a group and its guards share.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Group {
     /// The count and the waiters.
     state: Mutex<Count>,
 }
 
 /// The locked part of a group.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Count {
     /// Guards alive.
     count: usize,
@@ -121,7 +122,8 @@ impl Group {
 impl WaitGroup {
     /// An empty group: `wait` returns at once until a job is added.
     pub fn new() -> WaitGroup {
-        WaitGroup { shared: Arc::new(Group::default()) }
+        let count = Count { count: 0, waiters: WaitQueue::new(WaitKind::WaitGroup) };
+        WaitGroup { shared: Arc::new(Group { state: Mutex::new(count) }) }
     }
 
     /// Adds a job; it is counted until the returned guard is dropped.

@@ -237,7 +237,19 @@ impl CancelState {
 
     /// The earliest deadline a park may be interrupted by.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let scopes = self.scopes.borrow();
+        Self::deadline_in(&self.scopes.borrow())
+    }
+
+    /// [`CancelState::next_deadline`] for a reader that must not panic (the
+    /// task dump, reading a record between switches): `None` also if the
+    /// frames are being changed, which no suspended task is doing.
+    pub(crate) fn peek_next_deadline(&self) -> Option<Instant> {
+        let scopes = self.scopes.try_borrow().ok()?;
+        Self::deadline_in(&scopes)
+    }
+
+    /// The earliest deadline the frames of `scopes` interrupt a park at.
+    fn deadline_in(scopes: &Option<Box<Scopes>>) -> Option<Instant> {
         let frames = scopes.as_ref().map_or(&[][..], |s| &s.frames[..]);
         let mut earliest: Option<Instant> = None;
         for frame in frames.iter().rev() {

@@ -15,13 +15,13 @@
 //! | `coroutine` | the scheduler | resume, finish, teardown |
 //! | `join_waiter` | a joining task (set), the scheduler (take, at Done) | any |
 //! | `unwinding`, `teardown` | the scheduler (tear-down starts), the task's own suspension points and its teardown payload (see `teardown.rs`) | shutdown |
+//! | `waits_on`, `park_site`, `parked_at` | the task itself, as it begins a wait (`sync/wait/party.rs`) or parks (`park.rs`) | Running |
 //! | `panicking` | the panic hook, the teardown, the scheduler after each switch (see `Scheduler::note_switch_out`) | Running, or just after it |
 //!
 //! Everything is `Cell`/`RefCell` because a task never leaves the thread
 //! that spawned it: `TaskCell` is `!Send`, and so is everything holding it.
 
 use std::cell::{Cell, RefCell};
-use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +31,7 @@ use super::coroutine::{TaskCoroutine, TaskYielder};
 use super::id::{Task, TaskId};
 use super::slot::Slot;
 use super::state::{TaskState, Teardown, WAIT_BUDGET, WakeReason};
+use crate::dump::kind::WaitKind;
 use crate::stack::StackBounds;
 use crate::stack::overflow::Running;
 use crate::sync::wait::touch::QueueMark;
@@ -99,9 +100,10 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// queue's touch, or `touch::several()` (see `sync/wait/touch.rs`). For the
     /// deadlock check and report.
     pub(crate) waits_on: Cell<QueueMark>,
-    /// Where in the runtime the task's last other park was made (a join,
-    /// a sleep, I/O): names it in the deadlock report.
-    pub(crate) parked_by: Cell<Option<&'static Location<'static>>>,
+    /// What the task's last other park waited for (a join, a sleep, a
+    /// socket): for the task dump and the deadlock report. Current while
+    /// the task is parked and `waits_on` is null.
+    pub(crate) park_site: Cell<ParkSite>,
     /// When the task last parked, by its scheduler's clock (read once per
     /// turn of the loop, not at every park): for the deadlock report.
     pub(crate) parked_at: Cell<Option<Instant>>,
@@ -136,7 +138,7 @@ impl<S> TaskCell<S> {
             join_waiter: RefCell::new(None),
             detached: Cell::new(false),
             waits_on: Cell::new(std::ptr::null()),
-            parked_by: Cell::new(None),
+            park_site: Cell::new(ParkSite::NONE),
             parked_at: Cell::new(None),
             slot,
         }
@@ -177,6 +179,30 @@ impl<S: ?Sized> std::fmt::Debug for TaskCell<S> {
             .field("epoch", &self.epoch.get())
             .finish_non_exhaustive()
     }
+}
+
+/// What a task parked by `park::park` waits for (a socket, a join, a
+/// sleep, ...), recorded in its task record at every such park: for the
+/// task dump and the deadlock report. Two plain words, so that recording
+/// it is two stores. A wait on a primitive records its queue instead
+/// (`TaskCell::waits_on`), whose touch names the primitive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ParkSite {
+    /// What the park waits for.
+    pub(crate) kind: WaitKind,
+    /// Which one: the descriptor of a socket wait, the id of the task a
+    /// join waits for; 0 where there is nothing to name.
+    pub(crate) object: u64,
+}
+
+impl ParkSite {
+    /// A wait of kind `kind` on nothing in particular.
+    pub(crate) const fn of(kind: WaitKind) -> ParkSite {
+        ParkSite { kind, object: 0 }
+    }
+
+    /// Nothing recorded yet.
+    pub(crate) const NONE: ParkSite = ParkSite::of(WaitKind::Unknown);
 }
 
 /// A handle that wakes one task from one park: the task, and its epoch

@@ -26,6 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 
+use super::cell::ParkSite;
 use super::cell::Waker;
 use super::error::JoinError;
 use super::id::TaskId;
@@ -34,6 +35,7 @@ use super::spawn::Builder;
 use super::state::WakeReason;
 use super::visits::visited;
 use crate::context::Context;
+use crate::dump::kind::WaitKind;
 use crate::park;
 
 /// A set of coroutines that return `T`, joined in the order they finish.
@@ -230,7 +232,7 @@ impl<T: 'static> TaskGroup<T> {
                 return Some((id, member.handle.join()));
             }
             *self.notify.waiter.borrow_mut() = Some(park::waker());
-            if park::park(None) == WakeReason::Cancelled {
+            if park::park(None, ParkSite::of(WaitKind::TaskGroup)) == WakeReason::Cancelled {
                 self.notify.waiter.borrow_mut().take();
                 if !self.notify.finished.borrow().is_empty() {
                     // A member finished as the wait was cancelled: report it.

@@ -35,6 +35,12 @@ impl TaskId {
         })
     }
 
+    /// The id that is `n` as a number (`as_u64`): for ids the runtime kept
+    /// as numbers (a task record's join wait, a lock's holder).
+    pub(crate) fn from_u64(n: u64) -> TaskId {
+        TaskId(n)
+    }
+
     /// The id as a number, for logs and metrics.
     pub fn as_u64(self) -> u64 {
         self.0
@@ -104,6 +110,11 @@ impl Task {
     /// ```
     pub fn spawned_at(&self) -> Option<&'static Location<'static>> {
         self.spawned_at
+    }
+
+    /// The name, shared.
+    pub(crate) fn name_arc(&self) -> Option<Arc<str>> {
+        self.name.clone()
     }
 
     /// The name, or `<unnamed>`: how messages name the coroutine.

@@ -5,12 +5,14 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::cell::ParkSite;
 use super::cell::TaskCell;
 use super::error::JoinError;
 use super::id::{Task, TaskId};
 use super::slot::JoinSlot;
 use super::state::WakeReason;
 use crate::context::{self, Context};
+use crate::dump::kind::WaitKind;
 use crate::park;
 
 /// An owned permission to wait for a coroutine and take its result.
@@ -361,7 +363,7 @@ fn park_joiner<S: ?Sized>(task: &TaskCell<S>, deadline: Option<Instant>) -> Woke
         task.id()
     );
     *task.join_waiter.borrow_mut() = Some(waker);
-    let woke = match park::park(deadline) {
+    let woke = match park::park(deadline, ParkSite { kind: WaitKind::Join, object: task.id().as_u64() }) {
         WakeReason::Ready => return Woke::Ready,
         WakeReason::TimedOut => Woke::TimedOut,
         WakeReason::Cancelled => Woke::Cancelled,

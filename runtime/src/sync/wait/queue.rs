@@ -4,12 +4,12 @@
 //! be woken once it is released ([`Woken`]).
 
 use std::collections::VecDeque;
-use std::panic::Location;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::touch::Touch;
+use super::touch::{Holder, Touch};
 use super::waiter::{Waiter, WaiterHandle};
 use crate::context::Context;
+use crate::dump::kind::WaitKind;
 
 /// Anything that sits in a [`WaitQueue`]: an entry holding a waiter.
 pub(crate) trait Entry {
@@ -48,21 +48,29 @@ pub(crate) struct WaitQueue<E> {
     /// Every other entry, oldest first.
     rest: VecDeque<E>,
     /// Which runtimes and threads have queued or claimed waiters here:
-    /// whether a wait here can be ended from outside its runtime (see
-    /// `touch.rs`).
+    /// whether a wait here can be ended from outside its runtime; and what
+    /// waiting here is, for the task dump (see `touch.rs`).
     touch: Touch,
 }
 
-impl<E> Default for WaitQueue<E> {
-    fn default() -> Self {
-        WaitQueue::new()
-    }
-}
-
 impl<E> WaitQueue<E> {
-    /// An empty queue (usable in `const` constructors).
-    pub(crate) const fn new() -> WaitQueue<E> {
-        WaitQueue { first: None, rest: VecDeque::new(), touch: Touch::new() }
+    /// An empty queue whose waits are of kind `kind` (usable in `const`
+    /// constructors).
+    pub(crate) const fn new(kind: WaitKind) -> WaitQueue<E> {
+        WaitQueue { first: None, rest: VecDeque::new(), touch: Touch::new(kind as u8) }
+    }
+
+    /// Makes the waits here waits of kind `kind` (see `Touch::set_kind`).
+    pub(crate) fn set_kind(&self, kind: WaitKind) {
+        self.touch.set_kind(kind as u8);
+    }
+
+    /// Records, for the task dump, where the holder word of the lock this
+    /// queue belongs to lies: every waiter of a lock calls it as it queues
+    /// (see `touch.rs`).
+    #[inline]
+    pub(crate) fn held_in(&self, holder: &Holder) {
+        self.touch.held_in(holder);
     }
 
     /// Removes and returns the oldest entry.
@@ -84,9 +92,7 @@ impl<E> WaitQueue<E> {
 impl<E: Entry> WaitQueue<E> {
     /// Adds an entry at the back, for the caller, which is about to wait.
     #[inline(always)]
-    #[track_caller]
     pub(crate) fn push(&mut self, entry: E) {
-        self.touch.queued_at(Location::caller());
         entry.queued_in(&self.touch);
         if self.first.is_none() && self.rest.is_empty() {
             self.first = Some(entry);
@@ -192,9 +198,9 @@ pub(crate) struct LockedQueue<E> {
 pub(crate) type Locked<'a, E> = MutexGuard<'a, WaitQueue<E>>;
 
 impl<E> LockedQueue<E> {
-    /// An empty queue.
-    pub(crate) const fn new() -> LockedQueue<E> {
-        LockedQueue { inner: Mutex::new(WaitQueue::new()) }
+    /// An empty queue whose waits are of kind `kind`.
+    pub(crate) const fn new(kind: WaitKind) -> LockedQueue<E> {
+        LockedQueue { inner: Mutex::new(WaitQueue::new(kind)) }
     }
 
     /// Locks the queue. The lock is held for short, non-blocking sections
@@ -257,7 +263,7 @@ mod tests {
 
     #[test]
     fn the_queue_keeps_arrival_order_whether_an_entry_waits_apart_or_not() {
-        let mut queue = WaitQueue::new();
+        let mut queue = WaitQueue::new(WaitKind::Unknown);
         // The first entry of an empty queue waits apart; the next ones
         // queue behind it.
         (0..3).for_each(|n| queue.push(Numbered(n)));
@@ -284,7 +290,7 @@ mod tests {
     fn the_queue_skips_waiters_that_are_gone() {
         let first = Waiter::new();
         let second = Waiter::new();
-        let mut queue = WaitQueue::default();
+        let mut queue = WaitQueue::new(WaitKind::Unknown);
         queue.push(first.handle());
         queue.push(second.handle());
         assert_eq!(first.wait(Some(Instant::now())), Outcome::TimedOut);

@@ -279,6 +279,15 @@ impl WaiterHandle {
     pub(crate) fn is_for(&self, waiter: &Waiter) -> bool {
         Arc::ptr_eq(&self.core, &waiter.core)
     }
+
+    /// The id of the coroutine that waits, or `None` for a plain thread:
+    /// who a lock handed to this waiter is held by (see `touch.rs`).
+    pub(crate) fn party_id(&self) -> Option<u64> {
+        match &self.core.party {
+            Party::Task(task) => Some(task.id.load(Ordering::Relaxed)),
+            Party::Thread(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]
