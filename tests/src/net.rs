@@ -9,6 +9,8 @@
 //!   and full accept queues.
 //! * [`is_nonblocking`]: the descriptor's mode, to check conversions.
 //! * [`SocketPath`]: a unique Unix socket path, removed when dropped.
+//! * [`connected_pair`], [`join_io`]: a connected pair of green TCP
+//!   streams, and the result of a coroutine that does I/O.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -169,4 +171,19 @@ impl Drop for SocketPath {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// A connected pair of green TCP streams on loopback: (client side, server
+/// side).
+pub fn connected_pair() -> io::Result<(green::net::TcpStream, green::net::TcpStream)> {
+    let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    let client = green::net::TcpStream::connect(listener.local_addr()?)?;
+    let (server, _) = listener.accept()?;
+    Ok((client, server))
+}
+
+/// The result of a coroutine that does I/O, with its panic or
+/// cancellation as an I/O error.
+pub fn join_io<T>(handle: green::JoinHandle<io::Result<T>>) -> io::Result<T> {
+    handle.join().map_err(|err| io::Error::other(format!("a coroutine failed: {err}")))?
 }

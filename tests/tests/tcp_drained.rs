@@ -11,19 +11,8 @@ use std::io::{self, Read, Write};
 use std::time::Duration;
 
 use green::JoinHandle;
-use green::net::{TcpListener, TcpStream};
-
-fn join<T>(handle: JoinHandle<io::Result<T>>) -> io::Result<T> {
-    handle.join().map_err(|err| io::Error::other(format!("a coroutine failed: {err}")))?
-}
-
-/// A connected pair: (client side, server side).
-fn connected_pair() -> io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let client = TcpStream::connect(listener.local_addr()?)?;
-    let (server, _) = listener.accept()?;
-    Ok((client, server))
-}
+use green::net::TcpStream;
+use green_tests::net::{connected_pair, join_io};
 
 #[test]
 fn data_that_arrives_while_the_reader_is_away_is_read_after_a_short_read() -> io::Result<()> {
@@ -51,7 +40,7 @@ fn data_that_arrives_while_the_reader_is_away_is_read_after_a_short_read() -> io
         }
         let n = reader.read(&mut buf)?;
         assert_eq!(&buf[..n], b"second");
-        join(peer)
+        join_io(peer)
     })
 }
 
@@ -88,7 +77,7 @@ fn an_end_of_stream_announced_with_the_last_data_is_read_after_it() -> io::Resul
         // short: drained.
         assert_eq!(reader.read(&mut buf)?, 1);
         go_tx.send(()).map_err(io::Error::other)?;
-        join(peer)?;
+        join_io(peer)?;
         // The runtime polls: the readable event and the peer's shutdown
         // are seen together, before the next read.
         for _ in 0..10 {
@@ -168,7 +157,7 @@ fn two_coroutines_reading_one_socket_get_every_byte_between_them() -> io::Result
         drop(writer);
         let mut total = 0;
         for reader in readers {
-            total += join(reader)?;
+            total += join_io(reader)?;
         }
         assert_eq!(total, 5_000);
         Ok(())
@@ -240,7 +229,7 @@ fn a_hundred_thousand_request_response_rounds_each_with_a_short_read() -> io::Re
             assert_eq!(buf[..4], message);
         }
         drop(client);
-        assert_eq!(join(echo)?, 100_000);
+        assert_eq!(join_io(echo)?, 100_000);
         Ok(())
     })
 }

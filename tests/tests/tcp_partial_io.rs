@@ -5,9 +5,7 @@
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 
-use green::JoinHandle;
-use green::net::{TcpListener, TcpStream};
-use green_tests::net::set_buffer_sizes;
+use green_tests::net::{connected_pair, join_io, set_buffer_sizes};
 
 /// The size of the big transfers.
 const TOTAL: usize = 8 * 1024 * 1024;
@@ -16,18 +14,6 @@ const TOTAL: usize = 8 * 1024 * 1024;
 /// so a lost, repeated or reordered chunk shows.
 fn pattern(i: usize) -> u8 {
     (i % 251) as u8
-}
-
-fn join<T>(handle: JoinHandle<io::Result<T>>) -> io::Result<T> {
-    handle.join().map_err(|err| io::Error::other(format!("a coroutine failed: {err}")))?
-}
-
-/// A connected pair: (client side, server side).
-fn connected_pair() -> io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let client = TcpStream::connect(listener.local_addr()?)?;
-    let (server, _) = listener.accept()?;
-    Ok((client, server))
 }
 
 #[test]
@@ -77,7 +63,7 @@ fn eight_mebibytes_in_uneven_writes_and_odd_reads() -> io::Result<()> {
             reads += 1;
         }
         assert_eq!(received, TOTAL);
-        join(sender)?;
+        join_io(sender)?;
         Ok(())
     })
 }
@@ -105,7 +91,7 @@ fn write_all_parks_on_a_full_buffer_until_the_peer_reads() -> io::Result<()> {
 
         let mut received = vec![0; TOTAL];
         reader.read_exact(&mut received)?;
-        join(sender)?;
+        join_io(sender)?;
         assert!(received.iter().enumerate().all(|(i, byte)| *byte == pattern(i)), "corrupted transfer");
         Ok(())
     })
@@ -132,7 +118,7 @@ fn read_exact_waits_for_every_byte_and_reports_a_short_stream() -> io::Result<()
         let mut rest = [0; 64];
         let err = reader.read_exact(&mut rest).expect_err("the stream ends before 64 more bytes");
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-        join(sender)?;
+        join_io(sender)?;
         Ok(())
     })
 }

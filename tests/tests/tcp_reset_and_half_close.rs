@@ -4,21 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
-use green::JoinHandle;
-use green::net::{TcpListener, TcpStream};
-use green_tests::net::set_linger_zero;
-
-fn join<T>(handle: JoinHandle<io::Result<T>>) -> io::Result<T> {
-    handle.join().map_err(|err| io::Error::other(format!("a coroutine failed: {err}")))?
-}
-
-/// A connected pair: (client side, server side).
-fn connected_pair() -> io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let client = TcpStream::connect(listener.local_addr()?)?;
-    let (server, _) = listener.accept()?;
-    Ok((client, server))
-}
+use green_tests::net::{connected_pair, join_io, set_linger_zero};
 
 #[test]
 fn a_reset_wakes_the_parked_reader_with_connection_reset() -> io::Result<()> {
@@ -36,7 +22,7 @@ fn a_reset_wakes_the_parked_reader_with_connection_reset() -> io::Result<()> {
         set_linger_zero(&client)?;
         drop(client);
 
-        let (kind, write) = join(reader)?;
+        let (kind, write) = join_io(reader)?;
         assert_eq!(kind, io::ErrorKind::ConnectionReset);
         let write_kind = write.expect_err("writing to a reset connection fails").kind();
         assert!(
@@ -68,7 +54,7 @@ fn half_close_gives_the_peer_end_of_file_and_keeps_the_other_direction() -> io::
         let mut response = String::new();
         client.read_to_string(&mut response)?; // ends when the server drops its stream
         assert_eq!(response, "response after end of request");
-        assert_eq!(join(responder)?, b"a request of unknown length");
+        assert_eq!(join_io(responder)?, b"a request of unknown length");
         Ok(())
     })
 }
