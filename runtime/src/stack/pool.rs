@@ -395,6 +395,20 @@ mod tests {
         assert_eq!(pool.region_count(), 2, "no stack was mapped while taking reserved ones");
     }
 
+    /// Held by the tests that fill the depot or need room in it: one at a
+    /// time, and each leaves no pool of its own behind.
+    static DEPOT_TESTS: Mutex<()> = Mutex::new(());
+
+    /// Takes the canary pools (only these tests make them) out of the
+    /// depot and unmaps them.
+    fn clear_canary_pools() {
+        let taken: Vec<StackPool> = {
+            let mut depot = DEPOT.lock().unwrap_or_else(PoisonError::into_inner);
+            depot.extract_if(.., |pool| pool.protection == Protection::Canary).collect()
+        };
+        drop(taken);
+    }
+
     /// Whether a pool in the depot holds the stack whose base is `base`,
     /// free.
     fn depot_holds(base: usize) -> bool {
@@ -407,6 +421,8 @@ mod tests {
 
     #[test]
     fn a_runtime_pool_goes_to_the_depot_with_its_free_stacks_and_the_next_runtime_gets_them() {
+        let _one_at_a_time = DEPOT_TESTS.lock().unwrap_or_else(PoisonError::into_inner);
+        clear_canary_pools();
         let owner = Task::for_test(0, Some("test"));
         let mut pool = StackPool::for_runtime(Protection::Canary);
         let stacks: Vec<_> = (0..STACKS_PER_REGION + 1).map(|_| pool.get(12 * 4096).unwrap()).collect();
@@ -427,10 +443,13 @@ mod tests {
         let plain = StackPool::new(Protection::Auto);
         assert_eq!(plain.region_count(), 0);
         drop(plain);
+        clear_canary_pools();
     }
 
     #[test]
     fn the_depot_keeps_whole_regions_up_to_its_limit_and_unmaps_the_rest() {
+        let _one_at_a_time = DEPOT_TESTS.lock().unwrap_or_else(PoisonError::into_inner);
+        clear_canary_pools();
         let owner = Task::for_test(0, Some("test"));
         let mut pool = StackPool::for_runtime(Protection::Canary);
         // A size no other test uses, so every stack of this class is ours.
@@ -449,10 +468,13 @@ mod tests {
         assert!(kept <= DEPOT_STACKS, "the depot keeps at most {DEPOT_STACKS} stacks, kept {kept}");
         assert_eq!(kept % STACKS_PER_REGION, 0, "whole regions only");
         assert!(count - kept >= count - DEPOT_STACKS, "the rest is unmapped");
+        clear_canary_pools();
     }
 
     #[test]
     fn a_pool_that_leaked_a_stack_is_not_deposited() {
+        let _one_at_a_time = DEPOT_TESTS.lock().unwrap_or_else(PoisonError::into_inner);
+        clear_canary_pools();
         let owner = Task::for_test(0, Some("test"));
         let mut pool = StackPool::for_runtime(Protection::Canary);
         let leaked = pool.get(14 * 4096).unwrap();
