@@ -60,7 +60,8 @@ static HAZARD: AtomicPtr<Task> = AtomicPtr::new(ptr::null_mut());
 static REPORTED: AtomicU64 = AtomicU64::new(0);
 
 /// Stalls the watchdog has reported since the process started, in every
-/// runtime.
+/// runtime. Per worker of a running runtime:
+/// [`WorkerMetrics::stalls`](crate::metrics::WorkerMetrics::stalls).
 ///
 /// ```
 /// let before = green::watchdog::stalls_reported();
@@ -91,6 +92,9 @@ pub(crate) struct Stamp {
     threshold: Duration,
     /// How the report names the worker: "worker 2", or the thread's name.
     label: String,
+    /// Stalls reported on this worker, written by the watchdog's thread
+    /// alone (for `green::metrics`).
+    stalls: AtomicU64,
     /// The watchdog's own notes on this stamp.
     watch: Mutex<Watch>,
 }
@@ -114,6 +118,7 @@ impl Stamp {
             running: AtomicPtr::new(ptr::null_mut()),
             threshold: threshold.max(MIN_THRESHOLD),
             label,
+            stalls: AtomicU64::new(0),
             watch: Mutex::new(Watch { switches: 0, since: Instant::now(), reported: false }),
         }
     }
@@ -130,6 +135,16 @@ impl Stamp {
     #[inline]
     pub(crate) fn leave(&self) {
         self.running.store(ptr::null_mut(), Ordering::Relaxed);
+    }
+
+    /// Switches into coroutines so far.
+    pub(crate) fn switches(&self) -> u64 {
+        self.switches.load(Ordering::Relaxed)
+    }
+
+    /// Stalls reported on this worker so far.
+    pub(crate) fn stalls(&self) -> u64 {
+        self.stalls.load(Ordering::Relaxed)
     }
 }
 
@@ -244,6 +259,7 @@ fn check(stamp: &Stamp, now: Instant, barrier: Barrier) {
         return;
     }
     REPORTED.fetch_add(1, Ordering::Relaxed);
+    stamp.stalls.fetch_add(1, Ordering::Relaxed);
     eprintln!("{}", report(task.as_ref(), &stamp.label, held));
 }
 
