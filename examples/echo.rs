@@ -7,9 +7,13 @@
 //!
 //! `echo_threads` is the same server with one OS thread per connection.
 //!
+//! With `--stats` it prints the runtime's metrics (`green::metrics`) on
+//! stderr once a second while it serves.
+//!
 //! ```text
 //! cargo run --release --example echo -- --port 7000
 //! cargo run --release --example echo -- --port 7000 --workers 2 --reuseport
+//! cargo run --release --example echo -- --port 7000 --stats
 //! printf 'hello\n' | nc -q1 127.0.0.1 7000
 //! ```
 
@@ -19,12 +23,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use green::metrics::WorkerMetrics;
 use green::net::{TcpListener, TcpStream};
 use green::{DistributedHandle, JoinError, JoinHandle};
 use green_examples::Flag::{Switch, Value};
 
 const USAGE: &str = "\
-usage: echo [--addr IP] [--port PORT] [--exit-after N] [--quiet] [--workers N [--reuseport]]
+usage: echo [--addr IP] [--port PORT] [--exit-after N] [--quiet] [--workers N [--reuseport]] [--stats]
 
 A TCP echo server with one coroutine per connection.
 
@@ -38,7 +43,11 @@ A TCP echo server with one coroutine per connection.
   --workers N       worker threads, 1 to 256 (default 1): one accept loop
                     hands each connection to any worker
   --reuseport       one listener per worker instead (SO_REUSEPORT), each
-                    serving the connections the kernel gives it";
+                    serving the connections the kernel gives it
+  --stats           print the runtime's metrics on stderr once a second:
+                    coroutines spawned, alive, parked and queued; switches,
+                    polls and events per poll; steals; the median and 99th
+                    percentile of the scheduling delay (a bucket's bound)";
 
 fn main() {
     let flags = green_examples::Flags::from_env(
@@ -51,6 +60,7 @@ fn main() {
             Switch("quiet"),
             Value("workers"),
             Switch("reuseport"),
+            Switch("stats"),
         ],
     );
     let addr = flags.get_listen_addr(7000);
@@ -58,8 +68,13 @@ fn main() {
     let quiet = flags.switch("quiet");
     let workers: usize = flags.get_number("workers", 1, 1..=256);
     let reuseport = flags.switch("reuseport");
+    let stats = flags.switch("stats");
 
     let served = green::Builder::new().workers(workers).run(|| {
+        if stats {
+            // Torn down when `run` ends, in its sleep.
+            green::task::Builder::new().name("stats").spawn(print_stats)?;
+        }
         if reuseport {
             serve_per_worker(addr, exit_after, quiet, workers)
         } else {
@@ -230,6 +245,45 @@ fn accept_loop(
         }
     });
     Ok(())
+}
+
+/// Prints a line of the runtime's metrics on stderr every second, until the
+/// runtime cancels its sleep at shutdown.
+fn print_stats() {
+    let Some(mut last) = green::runtime_metrics() else { return };
+    while green::sleep(Duration::from_secs(1)).is_ok() {
+        let Some(now) = green::runtime_metrics() else { return };
+        eprintln!("{}", stats_line(&last.total(), &now.total()));
+        last = now;
+    }
+}
+
+/// One line of metrics: totals now, rates over the second since `last`.
+fn stats_line(last: &WorkerMetrics, now: &WorkerMetrics) -> String {
+    let polls = now.polls - last.polls;
+    let per_poll = match polls {
+        0 => "-".to_owned(),
+        polls => format!("{:.1}", (now.events - last.events) as f64 / polls as f64),
+    };
+    let quantile = |q| match now.delay.quantile(q) {
+        None => "-".to_owned(),
+        Some(Duration::MAX) => ">1s".to_owned(),
+        Some(bound) => format!("<{bound:?}"),
+    };
+    format!(
+        "echo: stats: {} spawned, {} alive, {} parked, {} queued | {} switches ({}/s), {polls} polls/s, \
+         {per_poll} events/poll, {} steals | delay p50 {} p99 {} ({} timed)",
+        now.spawned,
+        now.alive(),
+        now.parked,
+        now.queued,
+        now.switches,
+        now.switches - last.switches,
+        now.steals,
+        quantile(0.5),
+        quantile(0.99),
+        now.delay.count(),
+    )
 }
 
 /// Serves one connection; errors end this connection only. Logs the

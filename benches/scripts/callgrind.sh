@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What this measures: instructions per operation of the green runtime, counted
-# by valgrind's callgrind, for four operations (see benches/src/bin/probe.rs):
+# by valgrind's callgrind, for five operations (see benches/src/bin/probe.rs):
 #
 #   switch    one resume/suspend pair of a bare corosensei coroutine
 #   yield     one green::yield_now() by a task alone in its runtime
+#   yield-many  one green::yield_now() by one of 200 tasks taking turns
 #   spawn     one empty task spawned and joined (10,000 spawned, then joined)
 #   channel   one round trip over two bounded(1) channels
 #
@@ -28,9 +29,9 @@ instructions() {
 }
 
 echo "$(valgrind --version), $(uname -m), Linux $(uname -r); N = $n"
-printf '%-8s %16s %16s %18s\n' operation "instr(N)" "instr(2N)" "instructions/op"
-for op in switch yield spawn channel; do
+printf '%-10s %16s %16s %18s\n' operation "instr(N)" "instr(2N)" "instructions/op"
+for op in switch yield yield-many spawn channel; do
     one=$(instructions "$op" "$n")
     two=$(instructions "$op" $((2 * n)))
-    printf '%-8s %16d %16d %18s\n' "$op" "$one" "$two" "$(awk -v a="$one" -v b="$two" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / n }')"
+    printf '%-10s %16d %16d %18s\n' "$op" "$one" "$two" "$(awk -v a="$one" -v b="$two" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / n }')"
 done

@@ -18,7 +18,7 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -135,38 +135,56 @@ fn run_limited(limits: &str, name: &str, args: &[&str]) -> io::Result<Output> {
 }
 
 /// An example that is running, killed when this is dropped. Its stdout
-/// arrives line by line on a channel; its stderr is collected whole.
+/// arrives line by line on a channel; its stderr is collected whole
+/// (unless it was taken before, to be read line by line too).
 struct Running {
     /// The process.
     child: Child,
     /// Its stdout, a line at a time, from a thread that reads it.
     lines: Receiver<String>,
-    /// The thread collecting its stderr.
+    /// The thread collecting its stderr, if it was not taken before.
     stderr: Option<JoinHandle<String>>,
 }
 
 impl Running {
     fn new(mut child: Child) -> io::Result<Running> {
         let stdout = child.stdout.take().ok_or_else(|| io::Error::other("stdout is not piped"))?;
-        let mut stderr = child.stderr.take().ok_or_else(|| io::Error::other("stderr is not piped"))?;
         let lines = read_lines(stdout);
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
+        let stderr = child.stderr.take().map(|mut stderr| {
+            thread::spawn(move || {
+                let mut text = String::new();
+                let _ = stderr.read_to_string(&mut text);
+                text
+            })
         });
-        Ok(Running { child, lines, stderr: Some(stderr) })
+        Ok(Running { child, lines, stderr })
     }
 
     /// Starts a server example and returns it with the address it printed
     /// on its first line (`... listening on 127.0.0.1:PORT ...`).
     fn server(name: &str, args: &[&str]) -> io::Result<(Running, SocketAddr)> {
-        let running = Running::new(spawn(name, args)?)?;
+        Running::server_of(spawn(name, args)?)
+    }
+
+    /// [`Running::server`], with its stderr line by line on a channel.
+    fn server_with_stderr_lines(
+        name: &str,
+        args: &[&str],
+    ) -> io::Result<(Running, SocketAddr, Receiver<String>)> {
+        let mut child = spawn(name, args)?;
+        let stderr = child.stderr.take().ok_or_else(|| io::Error::other("stderr is not piped"))?;
+        let (running, addr) = Running::server_of(child)?;
+        Ok((running, addr, read_lines(stderr)))
+    }
+
+    /// The server `child`, and the address on its first line.
+    fn server_of(child: Child) -> io::Result<(Running, SocketAddr)> {
+        let running = Running::new(child)?;
         let first = running.line()?;
         let addr = first
             .split_whitespace()
             .find_map(|word| word.parse::<SocketAddr>().ok())
-            .ok_or_else(|| io::Error::other(format!("no address in {name}'s first line: {first:?}")))?;
+            .ok_or_else(|| io::Error::other(format!("no address in the server's first line: {first:?}")))?;
         Ok((running, addr))
     }
 
@@ -212,12 +230,12 @@ impl Drop for Running {
     }
 }
 
-/// Sends each line of `stdout` down a channel, from a thread, until the
-/// process closes it.
-fn read_lines(stdout: ChildStdout) -> Receiver<String> {
+/// Sends each line of `output` (a child's stdout or stderr) down a
+/// channel, from a thread, until the process closes it.
+fn read_lines(output: impl Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        for line in BufReader::new(output).lines() {
             let Ok(line) = line else { break };
             if tx.send(line).is_err() {
                 break;
@@ -490,6 +508,49 @@ fn crawler_under_heavy_load_prints_counts_not_a_line_per_url() -> io::Result<()>
     let samples = lines[samples_at + 1..].iter().take_while(|line| line.starts_with("  ")).count();
     assert!((1..=3).contains(&samples), "a few samples:\n{stdout}");
     assert!(lines.iter().any(|line| line.starts_with("server side: ")), "{stdout}");
+    Ok(())
+}
+
+/// The number before `word` in a `--stats` line (`12 spawned,`, `34
+/// switches`).
+fn stat(line: &str, word: &str) -> Option<u64> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| w.trim_end_matches(',') == word)?;
+    words.get(at.checked_sub(1)?)?.parse().ok()
+}
+
+#[test]
+fn echo_stats_prints_the_metrics_while_it_serves() -> io::Result<()> {
+    for workers in ["1", "2"] {
+        let args = ["--port", "0", "--quiet", "--stats", "--workers", workers];
+        let (server, addr, stderr) = Running::server_with_stderr_lines("echo", &args)?;
+        for i in 0..3 {
+            echo_once(addr, format!("hello {i}\n").as_bytes())?;
+        }
+        // A line a second; the first one that has seen the three
+        // connections: main, the stats coroutine, three connections (and a
+        // service coroutine per worker).
+        let mut lines = Vec::new();
+        let line = loop {
+            let line = match stderr.recv_timeout(OUTPUT_LIMIT) {
+                Ok(line) if lines.len() < 20 => line,
+                _ => {
+                    let message = format!("no stats line with the connections on stderr: {lines:#?}");
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, message));
+                }
+            };
+            assert!(line.starts_with("echo: stats: "), "{line}");
+            if stat(&line, "spawned").is_some_and(|spawned| spawned >= 5) {
+                break line;
+            }
+            lines.push(line);
+        };
+        assert!(stat(&line, "switches").is_some_and(|switches| switches > 0), "{line}");
+        for part in ["alive,", "parked,", "polls/s,", "events/poll,", "steals", "delay p50", "p99"] {
+            assert!(line.contains(part), "{part:?} missing from {line:?}");
+        }
+        drop(server);
+    }
     Ok(())
 }
 

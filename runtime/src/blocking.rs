@@ -79,6 +79,8 @@ use std::time::{Duration, Instant};
 use crate::channel::{OneshotReceiver, OneshotSender, RecvError, oneshot};
 use crate::context::{self, Context};
 use crate::dump::kind::WaitKind;
+#[doc(inline)]
+pub use crate::metrics::PoolStats;
 use crate::sync::{AcquireError, Semaphore};
 
 /// Default most threads of a blocking pool: as tokio's `spawn_blocking`
@@ -163,30 +165,6 @@ where
 /// ```
 pub fn stats() -> PoolStats {
     Pool::current().stats()
-}
-
-/// A snapshot of a blocking pool's counters; see [`stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PoolStats {
-    /// Pool threads alive now.
-    pub threads: usize,
-    /// Of those, the ones running a closure now.
-    pub busy: usize,
-    /// Closures waiting for a thread now.
-    pub queued: usize,
-    /// Closures that have started on a pool thread, since the pool began.
-    pub started: u64,
-    /// Closures that have returned or panicked.
-    pub completed: u64,
-    /// Of those, the ones that panicked.
-    pub panicked: u64,
-    /// Closures dropped without running because their waiter was
-    /// cancelled (or their handle cancelled them) while they were queued.
-    pub cancelled_queued: u64,
-    /// Closures whose waiter was cancelled while they ran: they ran to
-    /// their end and their result was dropped.
-    pub cancelled_running: u64,
 }
 
 /// How work on the blocking pool failed; see [`unblock`].
@@ -447,6 +425,11 @@ impl LazyPool {
     /// The pool, made now if it was not yet.
     fn get(&self) -> &Pool {
         self.pool.get_or_init(|| Pool::new(self.config, "green-blocking"))
+    }
+
+    /// The pool's counters; all zeros if it was never made.
+    pub(crate) fn stats(&self) -> PoolStats {
+        self.pool.get().map(Pool::stats).unwrap_or_default()
     }
 
     /// Closes the pool if it was made (see [`Pool::close`]).

@@ -25,6 +25,7 @@ use slab::Slab;
 
 use crate::board::Board;
 use crate::inbox::Inbox;
+use crate::metrics::Recorder;
 use crate::reactor::Reactor;
 use crate::run_queue::RunQueue;
 use crate::stack::{Protection, StackBounds, StackPool};
@@ -57,6 +58,9 @@ pub(crate) struct Config {
     /// How long a coroutine may hold the thread before the stall watchdog
     /// reports it; `None`: not watched (`watchdog.rs`).
     pub(crate) stall_threshold: Option<std::time::Duration>,
+    /// One wake-up in this many is timed for the scheduling-delay
+    /// histogram, on average; 0: none (`metrics/counters.rs`).
+    pub(crate) delay_sample_every: u32,
 }
 
 /// A new runtime identity, never 0 and never given out twice: a runtime's
@@ -110,6 +114,9 @@ pub(crate) struct Context {
     /// Cores of shared waiters kept for the next waits of this runtime's
     /// coroutines (see `sync/wait/waiter.rs`).
     pub(crate) waiter_spares: Spares,
+    /// This worker's counters for `green::metrics`, and the sampler that
+    /// times wake-ups (`metrics/counters.rs`).
+    pub(crate) metrics: Recorder,
     /// Tasks whose `panicking` flag is set: every one but the running
     /// task is suspended in the middle of an unwind, and while there are
     /// any, `std::thread::panicking` is true for every coroutine of the
@@ -131,6 +138,7 @@ impl Context {
         if let Some((board, worker)) = &config.board {
             board.join(*worker, inbox.clone());
         }
+        let metrics = Recorder::new(config.delay_sample_every);
         Ok(Context {
             id,
             home,
@@ -147,6 +155,7 @@ impl Context {
             io_budget: Cell::new(crate::net::IO_BUDGET),
             pool_waits: Cell::new(0),
             waiter_spares: Spares::default(),
+            metrics,
             panicking_tasks: Cell::new(0),
         })
     }
@@ -292,6 +301,7 @@ impl Context {
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.registry_key.set(key);
         self.run_queue.push(task);
+        self.metrics.spawned();
     }
 
     /// Sets `task`'s `panicking` flag, keeping count of the flagged tasks.

@@ -21,8 +21,9 @@
 //! ```
 //!
 //! Start with [`run`], then [`spawn`], [`sleep`], [`yield_now`], the
-//! socket types in [`net`] and the files in [`fs`]. `DESIGN.md` in the
-//! repository explains how it works inside.
+//! socket types in [`net`] and the files in [`fs`]. [`metrics()`] shows
+//! what every runtime of the process is doing, from any thread.
+//! `DESIGN.md` in the repository explains how it works inside.
 //!
 //! # Before you start: what cooperative scheduling asks of you
 //!
@@ -68,6 +69,7 @@ pub mod dump;
 mod epoll;
 pub mod fs;
 mod inbox;
+pub mod metrics;
 pub mod net;
 mod park;
 mod reactor;
@@ -87,6 +89,7 @@ mod workers;
 
 pub use cancel::{Cancelled, is_cancelled};
 pub use dump::{Dump, dump};
+pub use metrics::{metrics, runtime_metrics};
 pub use runtime::{Builder, DEFAULT_STACK_SIZE, run};
 pub use scope::{Scope, ScopeError, ScopedJoinHandle, scope};
 pub use stack::Protection;

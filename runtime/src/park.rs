@@ -111,6 +111,9 @@ fn rule(cx: &Context, task: &Rc<TaskCell>, epoch: u32, reason: WakeReason) -> bo
             cell.reason.set(reason);
             cell.state.set(TaskState::Runnable);
             cx.run_queue.push(task.clone());
+            if cx.metrics.woke() {
+                cell.delay_timed.set(true);
+            }
             true
         }
         TaskState::Running if cell.pending.get().is_none() => {
@@ -165,6 +168,9 @@ pub(crate) fn park_in_epoch(cx: &Context, task: &TaskCell, deadline: Option<Inst
     task.parked_at.set(Some(cx.clock.get()));
     task.state.set(TaskState::Parked);
     suspend(task, Switch::Park);
+    if task.delay_timed.get() {
+        end_delay_sample(cx, task);
+    }
     if task.unwinding.get() {
         return teardown_point(cx, task);
     }
@@ -191,6 +197,9 @@ fn park_timed(cx: &Context, task: &TaskCell, deadline: Option<Instant>) -> WakeR
     task.parked_at.set(Some(now));
     task.state.set(TaskState::Parked);
     suspend(task, Switch::Park);
+    if task.delay_timed.get() {
+        end_delay_sample(cx, task);
+    }
     if task.unwinding.get() {
         return teardown_point(cx, task);
     }
@@ -210,6 +219,15 @@ fn park_timed(cx: &Context, task: &TaskCell, deadline: Option<Instant>) -> WakeR
         }
     }
     reason
+}
+
+/// `task` is back from a park whose wake-up was timed: ends the sample
+/// (see `metrics/counters.rs`).
+#[cold]
+#[inline(never)]
+fn end_delay_sample(cx: &Context, task: &TaskCell) {
+    task.delay_timed.set(false);
+    cx.metrics.resumed();
 }
 
 /// Ends the epoch of a wait made of [`park_in_epoch`] calls, which park

@@ -333,15 +333,18 @@ impl<W> Reactor<W> {
 
     /// Waits up to `timeout` (None: indefinitely) for I/O events and moves
     /// the wakers of ready sources (and of sources deregistered from other
-    /// threads) into `due`. Wakes nobody itself: the caller wakes `due`
-    /// after every borrow here has ended.
-    pub(crate) fn poll(&self, timeout: Option<Duration>, due: &mut Vec<W>) -> io::Result<()> {
+    /// threads) into `due`; returns how many I/O events the wait returned.
+    /// Wakes nobody itself: the caller wakes `due` after every borrow here
+    /// has ended.
+    pub(crate) fn poll(&self, timeout: Option<Duration>, due: &mut Vec<W>) -> io::Result<usize> {
         self.free_orphans(due);
         let mut events = self.events.borrow_mut();
         self.shared.poller.wait(&mut events, timeout)?;
         let mut sources = self.sources.borrow_mut();
         let before = due.len();
+        let mut count = 0;
         for event in events.iter() {
+            count += 1;
             let Ok(key) = usize::try_from(event.key) else { continue };
             let (index, generation) = decode(key);
             let Some(source) = sources.get_mut(index).filter(|s| s.generation == generation) else {
@@ -359,7 +362,7 @@ impl<W> Reactor<W> {
             }
         }
         self.waiters.set(self.waiters.get() - (due.len() - before));
-        Ok(())
+        Ok(count)
     }
 
     fn free_orphans(&self, woken: &mut Vec<W>) {

@@ -60,6 +60,11 @@ impl<T> RunQueue<T> {
         !self.has_first.get() && self.rest.borrow().is_empty()
     }
 
+    /// How many tasks are queued.
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.has_first.get()) + self.rest.borrow().len()
+    }
+
     /// Drops every task.
     pub(crate) fn clear(&self) {
         self.has_first.set(false);

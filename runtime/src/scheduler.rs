@@ -54,6 +54,7 @@ use crate::dump::collect;
 use crate::dump::entry::{Coroutine, Holder};
 use crate::dump::kind::WaitKind;
 use crate::inbox::Post;
+use crate::metrics;
 use crate::park;
 use crate::runtimes::{self, Listed, Listing};
 use crate::stack::{Stack, StackPool, overflow};
@@ -134,6 +135,7 @@ impl Scheduler {
             inbox: cx.inbox_ref().clone(),
             stamp: stamp.clone(),
         });
+        metrics::join(config_label(&cx).unwrap_or(0), cx.metrics.counters().clone(), stamp.clone());
         let scheduler = Scheduler {
             _listed: listed,
             stamp,
@@ -191,18 +193,23 @@ impl Scheduler {
                     return Ok(());
                 }
                 budget -= 1;
-                // A task that yields with nothing else to run (a CPU loop
-                // that yields now and then, as the caveats advise) would
-                // otherwise run 61 times before a timer or an I/O event
-                // got its turn: with nothing else runnable, look now.
-                if budget == 0 || alone {
+                if budget == 0 {
                     budget = EVENT_INTERVAL;
+                    self.publish_gauges();
+                    self.poll_if_waiting()?;
+                } else if alone {
+                    // A task that yields with nothing else to run (a CPU
+                    // loop that yields now and then, as the caveats advise)
+                    // would otherwise run 61 times before a timer or an I/O
+                    // event got its turn: with nothing else runnable, look
+                    // now.
                     self.poll_if_waiting()?;
                 }
             }
             if ran {
                 stalled = None;
             }
+            self.publish_gauges();
             self.cx.clock.set(Instant::now());
             let idle = self.cx.timers.borrow().len() == 0 && self.cx.reactor.waiters() == 0;
             let mut timeout = if idle {
@@ -420,12 +427,21 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Stores the parked and queued counts for `green::metrics`, between
+    /// two task runs (no task is running).
+    fn publish_gauges(&self) {
+        let queued = self.cx.run_queue.len();
+        let alive = self.cx.tasks.borrow().len();
+        self.cx.metrics.publish(alive.saturating_sub(queued), queued);
+    }
+
     /// Waits for I/O up to `timeout` (None = until an event), then wakes
     /// the tasks whose I/O is ready and whose timers are due.
     fn poll(&self, timeout: Option<Duration>) -> Result<(), String> {
         let mut due = self.due.take();
-        if let Err(err) = self.cx.reactor.poll(timeout, &mut due) {
-            return Err(format!("green: epoll_wait failed: {err}"));
+        match self.cx.reactor.poll(timeout, &mut due) {
+            Ok(events) => self.cx.metrics.polled(events),
+            Err(err) => return Err(format!("green: epoll_wait failed: {err}")),
         }
         // The poll may have slept: tasks that park next go by this time
         // (one clock read per poll, beside its system calls).
@@ -562,6 +578,7 @@ impl Scheduler {
     /// Bookkeeping after a task's closure has returned.
     fn finish(&self, task: &TaskCell) {
         task.state.set(TaskState::Done);
+        self.cx.metrics.finished();
         let coroutine = task.coroutine.borrow_mut().take();
         if let Some(coroutine) = coroutine {
             self.recycle(coroutine, task);
@@ -585,6 +602,8 @@ impl Scheduler {
     fn shutdown(&self) {
         self.cx.shutting_down.set(true);
         self.cx.run_queue.clear();
+        // A timed task may never resume now.
+        self.cx.metrics.stop_sampling();
         loop {
             let tasks: Vec<Rc<TaskCell>> = self.cx.tasks.borrow_mut().drain().collect();
             if tasks.is_empty() {
@@ -632,6 +651,7 @@ impl Scheduler {
         self.stamp.leave();
         overflow::leave();
         task.state.set(TaskState::Done);
+        self.cx.metrics.finished();
         task.join_waiter.borrow_mut().take();
         match result {
             CoroutineResult::Return(()) => {

@@ -68,7 +68,8 @@ static READING: Mutex<()> = Mutex::new(());
 static REPORTED: AtomicU64 = AtomicU64::new(0);
 
 /// Stalls the watchdog has reported since the process started, in every
-/// runtime.
+/// runtime. Per worker of a running runtime:
+/// [`WorkerMetrics::stalls`](crate::metrics::WorkerMetrics::stalls).
 ///
 /// ```
 /// let before = green::watchdog::stalls_reported();
@@ -99,6 +100,9 @@ pub(crate) struct Stamp {
     threshold: Duration,
     /// How the report names the worker: "worker 2", or the thread's name.
     label: String,
+    /// Stalls reported on this worker, written by the watchdog's thread
+    /// alone (for `green::metrics`).
+    stalls: AtomicU64,
     /// The watchdog's own notes on this stamp.
     watch: Mutex<Watch>,
 }
@@ -122,6 +126,7 @@ impl Stamp {
             running: AtomicPtr::new(ptr::null_mut()),
             threshold: threshold.max(MIN_THRESHOLD),
             label,
+            stalls: AtomicU64::new(0),
             watch: Mutex::new(Watch { switches: 0, since: Instant::now(), reported: false }),
         }
     }
@@ -138,6 +143,16 @@ impl Stamp {
     #[inline]
     pub(crate) fn leave(&self) {
         self.running.store(ptr::null_mut(), Ordering::Relaxed);
+    }
+
+    /// Switches into coroutines so far.
+    pub(crate) fn switches(&self) -> u64 {
+        self.switches.load(Ordering::Relaxed)
+    }
+
+    /// Stalls reported on this worker so far.
+    pub(crate) fn stalls(&self) -> u64 {
+        self.stalls.load(Ordering::Relaxed)
     }
 
     /// What the stamp shows now.
@@ -305,6 +320,7 @@ fn check(stamp: &Stamp, now: Instant, barrier: Barrier) {
         return;
     }
     REPORTED.fetch_add(1, Ordering::Relaxed);
+    stamp.stalls.fetch_add(1, Ordering::Relaxed);
     eprintln!("{}", report(task.as_ref(), &stamp.label, held));
 }
 

@@ -357,6 +357,7 @@ impl Group {
             drop(queue);
             taken.pop_front().map(|first| (first, taken))
         })?;
+        crate::context::Context::with(|cx| cx.metrics.stole(1 + rest.len()));
         if !rest.is_empty() {
             let mine = &self.workers[me];
             let mut queue = lock(&mine.queue);

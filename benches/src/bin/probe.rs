@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `switch` | one `resume` of a bare corosensei coroutine that only suspends | `switch`, corosensei |
 //! | `yield` | one `green::yield_now()` by a task alone in its runtime | `switch`, green |
+//! | `yield-many` | one `green::yield_now()` by one of 200 tasks taking turns | `yield_many`, green |
 //! | `spawn` | one empty task spawned and joined, 10,000 spawned before any is joined | `spawn_many`, green |
 //! | `spawn-cold` | one empty task spawned and joined, 10,000 per fresh runtime (`green::run`) | `spawn_many_cold`, green |
 //! | `channel` | one round trip over two `bounded(1)` channels | `channel_ping_pong`, green |
@@ -26,7 +27,8 @@ use corosensei::{Coroutine, Yielder};
 use green::channel;
 use green::net::UnixStream;
 
-const USAGE: &str = "usage: probe switch|yield|spawn|channel|mutex|io|tokio-yield COUNT";
+const USAGE: &str =
+    "usage: probe switch|yield|yield-many|spawn|spawn-cold|channel|mutex|io|tokio-yield COUNT";
 
 /// `spawn`: tasks spawned before the first is joined, as in `spawn_many`.
 const SPAWN_BATCH: u64 = 10_000;
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     let result = match operation {
         "switch" => bare_switches(count),
         "yield" => green::run(|| yields(count)),
+        "yield-many" => green::run(|| many_yields(count)),
         "spawn" => green::run(|| spawns(count)),
         "spawn-cold" => cold_spawns(count),
         "channel" => green::run(|| channel_round_trips(count)),
@@ -88,6 +91,28 @@ fn yields(count: u64) -> io::Result<()> {
         }
     });
     task.join().map_err(io::Error::other)
+}
+
+/// `yield-many`: tasks taking turns, as in `yield_many`.
+const YIELD_TASKS: u64 = 200;
+
+/// [`YIELD_TASKS`] tasks yield `count` times in all, taking turns through
+/// the run queue, while `main` waits to join them.
+fn many_yields(count: u64) -> io::Result<()> {
+    let tasks: Vec<_> = (0..YIELD_TASKS)
+        .map(|i| {
+            let mine = count / YIELD_TASKS + u64::from(i < count % YIELD_TASKS);
+            green::spawn(move || {
+                for _ in 0..mine {
+                    green::yield_now();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.join().map_err(io::Error::other)?;
+    }
+    Ok(())
 }
 
 /// `count` empty tasks, spawned in batches of [`SPAWN_BATCH`] and joined

@@ -17,6 +17,7 @@
 //! | `unwinding`, `teardown` | the scheduler (tear-down starts), the task's own suspension points and its teardown payload (see `teardown.rs`) | shutdown |
 //! | `waits_on`, `park_site`, `parked_at` | the task itself, as it begins a wait (`sync/wait/party.rs`) or parks (`park.rs`) | Running |
 //! | `panicking` | the panic hook, the teardown, the scheduler after each switch (see `Scheduler::note_switch_out`) | Running, or just after it |
+//! | `delay_timed` | the waker whose wake-up is timed (set), the task back from its park (clear; see `metrics/counters.rs`) | Parked → Runnable → Running |
 //!
 //! Everything is `Cell`/`RefCell` because a task never leaves the thread
 //! that spawned it: `TaskCell` is `!Send`, and so is everything holding it.
@@ -76,6 +77,10 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// thread is unwinding, which `std::thread::panicking` cannot (see
     /// `Context::panicking`).
     pub(crate) panicking: Cell<bool>,
+    /// The wake-up that ended the task's park is being timed for the
+    /// scheduling-delay histogram: its resume ends the sample (see
+    /// `metrics/counters.rs`).
+    pub(crate) delay_timed: Cell<bool>,
     /// The task's yielder, recorded when its coroutine first runs. Points
     /// into the task's own stack and is valid while the coroutine lives.
     pub(crate) yielder: Cell<*const TaskYielder>,
@@ -132,6 +137,7 @@ impl<S> TaskCell<S> {
             teardown: Cell::new(Teardown::None),
             teardown_budget: Cell::new(WAIT_BUDGET),
             panicking: Cell::new(false),
+            delay_timed: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
             coroutine: RefCell::new(None),
             scoped_children: RefCell::new(Vec::new()),
