@@ -136,11 +136,9 @@ impl Epoll {
         // else owns it.
         let wake = unsafe { OwnedFd::from_raw_fd(fd) };
         let key = usize::try_from(WAKE_KEY).map_err(|_| io::Error::other("the wake-up key needs 64 bits"))?;
-        // SAFETY: `add_with_mode` needs the descriptor deleted from the
-        // poller before it closes. `wake` is owned by the same `Epoll` as
-        // `poller`, and is declared after it, so it is dropped, and
-        // closed, after `poller` has closed the epoll instance; an epoll
-        // instance that is gone registers nothing.
+        // SAFETY: `add_with_mode` needs `wake` deleted before it closes; it is declared after `poller` in
+        // `Epoll`, so it is dropped (closed) after `poller` has closed the epoll instance, and an instance
+        // that is gone registers nothing.
         unsafe { poller.add_with_mode(&wake, Event::readable(key), PollMode::Edge)? };
         Ok(Epoll { poller, wake, notified: AtomicBool::new(false) })
     }
@@ -216,17 +214,15 @@ impl Epoll {
         });
         let timespec_ptr = timespec.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
         let capacity = libc::c_int::try_from(events.list.len()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `epoll_pwait2(epfd, events, maxevents, timeout, sigmask,
-        // sigsetsize)` writes at most `capacity` entries into `events.list`,
-        // which has that many, and reads the `timespec` (alive until the
-        // call returns) or nothing when it is null; a null signal mask
-        // leaves the mask unchanged. The descriptor is the poller's, open
-        // for as long as `self`.
+        let (epfd, list) = (self.poller.as_raw_fd(), events.list.as_mut_ptr());
+        // SAFETY: epoll_pwait2 writes at most `capacity` entries to `list` (it has that many), reads the
+        // timespec (alive for the call) or nothing if null, and a null mask leaves the mask as it is;
+        // `epfd` is the poller's, open as long as `self`.
         let filled = unsafe {
             libc::syscall(
                 libc::SYS_epoll_pwait2,
-                self.poller.as_raw_fd(),
-                events.list.as_mut_ptr(),
+                epfd,
+                list,
                 capacity,
                 timespec_ptr,
                 std::ptr::null::<libc::sigset_t>(),
@@ -244,11 +240,10 @@ impl Epoll {
             libc::c_int::try_from(rounded).unwrap_or(libc::c_int::MAX)
         });
         let capacity = libc::c_int::try_from(events.list.len()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `epoll_wait` writes at most `capacity` entries into
-        // `events.list`, which has that many; the descriptor is the
-        // poller's, open for as long as `self`.
-        let filled =
-            unsafe { libc::epoll_wait(self.poller.as_raw_fd(), events.list.as_mut_ptr(), capacity, millis) };
+        let (epfd, list) = (self.poller.as_raw_fd(), events.list.as_mut_ptr());
+        // SAFETY: epoll_wait writes at most `capacity` entries to `list`, which has that many; `epfd` is
+        // the poller's, open for as long as `self`.
+        let filled = unsafe { libc::epoll_wait(epfd, list, capacity, millis) };
         usize::try_from(filled).map_err(|_| io::Error::last_os_error())
     }
 

@@ -38,26 +38,20 @@ fn os_result(result: libc::c_int) -> io::Result<libc::c_int> {
 /// Receives into `buf` from the stream socket `fd`, as `recv(fd, buf, 0)`:
 /// the count read, 0 at end of stream.
 pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    let null = ptr::null_mut::<libc::c_void>();
-    // SAFETY: `recvfrom(fd, buf, len, flags, NULL, NULL)` writes at most
-    // `buf.len()` bytes into `buf`, which is borrowed mutably for the call,
-    // and no address (both address pointers are null); `fd` is borrowed, so
-    // it is open.
-    let read = unsafe {
-        libc::syscall(libc::SYS_recvfrom, fd.as_raw_fd(), buf.as_mut_ptr(), buf.len(), 0, null, null)
-    };
+    let (null, fd, len) = (ptr::null_mut::<libc::c_void>(), fd.as_raw_fd(), buf.len());
+    // SAFETY: recvfrom(fd, buf, len, 0, NULL, NULL) writes at most `len` bytes into `buf`, borrowed
+    // mutably for the call, and no address (both pointers null); `fd` was borrowed, so it is open.
+    let read = unsafe { libc::syscall(libc::SYS_recvfrom, fd, buf.as_mut_ptr(), len, 0, null, null) };
     usize::try_from(read).map_err(|_| io::Error::last_os_error())
 }
 
 /// Sends `buf` on the stream socket `fd`, as `send(fd, buf, flags)`: the
 /// count written.
 pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: libc::c_int) -> io::Result<usize> {
-    let null = ptr::null::<libc::c_void>();
-    // SAFETY: `sendto(fd, buf, len, flags, NULL, 0)` reads at most
-    // `buf.len()` bytes of `buf`, borrowed for the call, and no address;
-    // `fd` is borrowed, so it is open.
-    let written =
-        unsafe { libc::syscall(libc::SYS_sendto, fd.as_raw_fd(), buf.as_ptr(), buf.len(), flags, null, 0) };
+    let (null, fd, len) = (ptr::null::<libc::c_void>(), fd.as_raw_fd(), buf.len());
+    // SAFETY: sendto(fd, buf, len, flags, NULL, 0) reads at most `len` bytes of `buf`, borrowed for
+    // the call, and no address; `fd` was borrowed, so it is open.
+    let written = unsafe { libc::syscall(libc::SYS_sendto, fd, buf.as_ptr(), len, flags, null, 0) };
     usize::try_from(written).map_err(|_| io::Error::last_os_error())
 }
 
