@@ -297,9 +297,14 @@ impl Drop for Live {
 /// Burns a few microseconds without sleeping, so that a thread's sends and
 /// receives land at scattered moments relative to the other side's
 /// timeouts.
-fn spin(iterations: u64) {
-    for i in 0..iterations {
-        std::hint::black_box(i);
+/// Keeps the producer's thread busy for `micros` microseconds, without a
+/// system call: gaps between messages from 0 to 48 µs straddle the 20 µs
+/// timeout on any machine, so both outcomes of the race happen (a loop of a
+/// fixed count did not: on a fast machine every gap was under 20 µs).
+fn spin(micros: u64) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_micros(micros) {
+        std::hint::spin_loop();
     }
 }
 
@@ -313,7 +318,7 @@ fn a_receive_racing_its_timeout_loses_and_duplicates_nothing() {
         let live = live.clone();
         thread::spawn(move || {
             for id in 0..RACES {
-                spin(id % 13 * 2_000);
+                spin(id % 13 * 4);
                 tx.send(Live::new(id, &live)).unwrap();
             }
         })
@@ -345,7 +350,7 @@ fn a_send_racing_its_timeout_loses_and_duplicates_nothing() {
         loop {
             match rx.recv_timeout(Duration::from_micros(15)) {
                 Ok(message) => received.push(message.id),
-                Err(err) if err.is_timeout() => spin(received.len() as u64 % 13 * 2_000),
+                Err(err) if err.is_timeout() => spin(received.len() as u64 % 13 * 4),
                 Err(_) => return received,
             }
         }
