@@ -406,7 +406,7 @@ fn two_digits(slot: &mut [u8], n: u64) {
 /// days, which repeat exactly), each year starting in March so that the
 /// leap day is the year's last; this is Howard Hinnant's
 /// `civil_from_days`, for days on or after the epoch.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
     // Days from 0000-03-01 to 1970-01-01.
     let days = days + 719_468;
     let era = days / 146_097;
