@@ -349,8 +349,13 @@ fn a_send_racing_its_timeout_loses_and_duplicates_nothing() {
         let mut received = Vec::new();
         loop {
             match rx.recv_timeout(Duration::from_micros(15)) {
-                Ok(message) => received.push(message.id),
-                Err(err) if err.is_timeout() => spin(received.len() as u64 % 13 * 4),
+                Ok(message) => {
+                    // Away for 0 to 48 µs before the next receive, so the
+                    // sender's 20 µs timeout both wins and loses.
+                    spin(message.id % 13 * 4);
+                    received.push(message.id);
+                }
+                Err(err) if err.is_timeout() => {}
                 Err(_) => return received,
             }
         }
