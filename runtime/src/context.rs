@@ -24,6 +24,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::board::Board;
+use crate::debugger::DebugWorker;
 use crate::inbox::Inbox;
 use crate::metrics::Recorder;
 use crate::reactor::Reactor;
@@ -122,6 +123,8 @@ pub(crate) struct Context {
     /// any, `std::thread::panicking` is true for every coroutine of the
     /// thread (see [`Context::panicking`]).
     panicking_tasks: Cell<usize>,
+    /// This worker's part of what debuggers read (`debugger.rs`).
+    pub(crate) debug: DebugWorker,
 }
 
 impl Context {
@@ -139,6 +142,7 @@ impl Context {
             board.join(*worker, inbox.clone());
         }
         let metrics = Recorder::new(config.delay_sample_every);
+        let debug = DebugWorker::new(home, config.board.as_ref().map_or(0, |(_, worker)| *worker));
         Ok(Context {
             id,
             home,
@@ -157,6 +161,7 @@ impl Context {
             waiter_spares: Spares::default(),
             metrics,
             panicking_tasks: Cell::new(0),
+            debug,
         })
     }
 
@@ -173,6 +178,7 @@ impl Context {
     /// is called on this thread.
     pub(crate) unsafe fn install(&self) {
         CURRENT.set(self);
+        self.debug.set_thread();
     }
 
     /// Ends [`Context::install`]: no context runs on this thread any more.
@@ -288,7 +294,9 @@ impl Context {
         F: FnOnce(&TaskYielder, ()),
     {
         let stack = self.stacks.borrow_mut().get(stack_size)?;
-        task.info.stack.set(stack.bounds());
+        let bounds = stack.bounds();
+        task.info.stack.set(bounds);
+        task.debug.set_stack(bounds.limit, bounds.base);
         // SAFETY: forwarded to this function's caller (see `# Safety`).
         let coroutine = unsafe { coroutine::new_coroutine_unchecked(stack, body) };
         *task.coroutine.borrow_mut() = Some(coroutine);
@@ -300,6 +308,10 @@ impl Context {
     fn register(&self, task: Rc<TaskCell>) {
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.registry_key.set(key);
+        let identity = task.task();
+        let (state, coroutine) = (std::ptr::from_ref(&task.state).addr(), task.coroutine.as_ptr().addr());
+        task.debug.register(identity.id().as_u64(), identity.name(), state, coroutine);
+        self.debug.insert(key, &task.debug);
         self.run_queue.push(task);
         self.metrics.spawned();
     }

@@ -65,6 +65,7 @@ mod board;
 mod cancel;
 pub mod channel;
 mod context;
+mod debugger;
 pub mod dump;
 mod epoll;
 pub mod fs;

@@ -308,6 +308,30 @@ fn suspend(task: &TaskCell, why: Switch) {
     // `begin_task` when the coroutine started) and the task is running,
     // so its stack is live; only this task suspends through it.
     unsafe { &*yielder }.suspend(why);
+    if crate::dump::backtrace::capture_requested() {
+        capture_for_dump();
+    }
+}
+
+/// The capture step of a task dump (see `dump/backtrace.rs`): the dump
+/// resumed this suspended task only to read its stack, leaving a request
+/// on the thread. Records the backtrace and suspends again, as many times
+/// as dumps ask, then returns to the suspension point as if the task had
+/// never been resumed.
+#[cold]
+#[inline(never)]
+fn capture_for_dump() {
+    while let Some(request) = crate::dump::backtrace::take_request() {
+        // The frames above this function's.
+        let anchor = capture_for_dump as fn() as usize;
+        crate::dump::backtrace::record(anchor, request.limit, request.base);
+        let yielder = request.yielder.cast::<TaskYielder>();
+        // SAFETY: the dump made the request with the yielder of the task it
+        // resumed, which is the task running this code (only it was resumed
+        // since): the yielder lives on this task's own stack, live since this
+        // code runs on it, and only this task suspends through it.
+        unsafe { &*yielder }.suspend(Switch::Park);
+    }
 }
 
 /// Records the running task's yielder, once, when it starts; returns

@@ -327,7 +327,7 @@ impl Scheduler {
             return self.judge(on_primitives, threads == Some(0), stalled, || self.deadlock_report(main));
         };
         let tasks = self.cx.tasks.borrow().len();
-        let mut coroutines = collect::collect(&self.cx);
+        let mut coroutines = collect::collect(&self.cx, collect::Stacks::Skip);
         coroutines.retain(|c| Some(c.id.as_u64()) != service);
         board.mark(*me, Stall { tasks, on_primitives, coroutines, at: Instant::now() });
         self.marked.set(true);
@@ -397,7 +397,7 @@ impl Scheduler {
             main.task().display_name(),
             main.id()
         );
-        report.push_str(&report_lines(collect::collect(&self.cx), false));
+        report.push_str(&report_lines(collect::collect(&self.cx, collect::Stacks::Skip), false));
         report
     }
 
@@ -557,7 +557,9 @@ impl Scheduler {
     /// stack reserved for it at spawn.
     fn start(&self, task: &TaskCell) {
         let stack = self.cx.stacks.borrow_mut().take_reserved(task.info.stack.get().class);
-        task.info.stack.set(stack.bounds());
+        let bounds = stack.bounds();
+        task.info.stack.set(bounds);
+        task.debug.set_stack(bounds.limit, bounds.base);
         match task.slot.start(stack) {
             Ok(coroutine) => *task.coroutine.borrow_mut() = Some(coroutine),
             Err(_) => unreachable!("a queued task without a coroutine has a closure waiting"),
@@ -584,6 +586,7 @@ impl Scheduler {
             self.recycle(coroutine, task);
         }
         self.cx.tasks.borrow_mut().try_remove(task.registry_key.get());
+        self.cx.debug.remove(task.registry_key.get());
         let waiter = task.join_waiter.borrow_mut().take();
         if let Some(waiter) = waiter {
             park::wake(&self.cx, &waiter, WakeReason::Ready);
@@ -606,6 +609,7 @@ impl Scheduler {
         self.cx.metrics.stop_sampling();
         loop {
             let tasks: Vec<Rc<TaskCell>> = self.cx.tasks.borrow_mut().drain().collect();
+            self.cx.debug.clear();
             if tasks.is_empty() {
                 break;
             }
@@ -639,6 +643,8 @@ impl Scheduler {
         if task.coroutine.borrow().is_none() {
             self.start(task);
         }
+        // Off its cell while it unwinds: no longer where debuggers look.
+        task.debug.set_stack(0, 0);
         let Some(mut coroutine) = task.coroutine.borrow_mut().take() else { return };
         task.state.set(TaskState::Running);
         overflow::enter(&task.info);
@@ -689,6 +695,7 @@ impl Scheduler {
     #[cold]
     fn leak_all(&self) {
         let tasks: Vec<Rc<TaskCell>> = self.cx.tasks.borrow_mut().drain().collect();
+        self.cx.debug.clear();
         eprintln!("green: the runtime stopped with {} coroutines alive; they are leaked", tasks.len());
         self.cx.run_queue.clear();
         self.stacks_leaked.set(true);

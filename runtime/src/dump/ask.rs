@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::collect;
+use super::backtrace::{self, Backtrace, Raw};
+use super::collect::{self, Stacks};
 use super::entry::{Coroutine, Silent};
 use super::snapshot::Dump;
 use crate::channel::{self, RecvTimeoutError};
@@ -48,26 +49,112 @@ pub const ANSWER_WAIT: Duration = Duration::from_millis(250);
 /// assert!(sleeper.deadline.is_some());
 /// ```
 pub fn dump() -> Dump {
-    dump_within(ANSWER_WAIT)
+    Options::new().dump()
 }
 
 /// [`dump()`](crate::dump()), waiting up to `wait` (rather than
 /// [`ANSWER_WAIT`]) for each worker to answer.
 pub fn dump_within(wait: Duration) -> Dump {
-    let here = Context::with(|cx| (cx.home(), cx.id()));
-    let listed = runtimes::all();
-    let others: Vec<Arc<Listed>> = match here {
-        Some((runtime, me)) => listed.into_iter().filter(|l| l.runtime == runtime && l.id != me).collect(),
-        None => listed,
-    };
-    let mut coroutines = Context::with(collect::collect).unwrap_or_default();
-    let silent = ask(&others, wait, &mut coroutines);
-    Dump::new(coroutines, silent)
+    Options::new().answer_wait(wait).dump()
 }
 
-/// Posts a dump request to each of `workers`, adds their answers to
-/// `coroutines`, and returns those that did not answer within `wait`.
-fn ask(workers: &[Arc<Listed>], wait: Duration, coroutines: &mut Vec<Coroutine>) -> Vec<Silent> {
+/// How a dump is made: whether it reads every coroutine's backtrace, and
+/// how long it waits for each worker.
+///
+/// ```
+/// use green::dump::Options;
+///
+/// green::run(|| {
+///     // Without backtraces: a million coroutines in well under a second.
+///     let quick = Options::new().backtraces(false).dump();
+///     assert!(quick.coroutines()[0].backtrace.frames().is_none());
+///     let full = Options::new().dump();
+///     assert!(full.coroutines()[0].backtrace.frames().is_some());
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Read the coroutines' stacks.
+    backtraces: bool,
+    /// How long to wait for each other worker.
+    answer_wait: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options::new()
+    }
+}
+
+impl Options {
+    /// With backtraces, waiting [`ANSWER_WAIT`] for each worker: what
+    /// [`dump()`](crate::dump()) does.
+    pub fn new() -> Options {
+        Options { backtraces: true, answer_wait: ANSWER_WAIT }
+    }
+
+    /// Whether to read each coroutine's backtrace (the default). Each
+    /// suspended coroutine is resumed for a moment on its own worker to
+    /// walk its stack, which costs some microseconds a coroutine, and
+    /// naming the frames reads the program's debug information once; see
+    /// [`Backtrace`](super::Backtrace).
+    pub fn backtraces(mut self, on: bool) -> Options {
+        self.backtraces = on;
+        self
+    }
+
+    /// How long to wait for each worker other than the caller's to answer
+    /// before it is listed as [`Silent`].
+    pub fn answer_wait(mut self, wait: Duration) -> Options {
+        self.answer_wait = wait;
+        self
+    }
+
+    /// Makes the dump. See [`dump()`](crate::dump()).
+    #[inline(never)]
+    pub fn dump(&self) -> Dump {
+        let here = Context::with(|cx| (cx.home(), cx.id()));
+        let listed = runtimes::all();
+        let others: Vec<Arc<Listed>> = match here {
+            Some((runtime, me)) => {
+                listed.into_iter().filter(|l| l.runtime == runtime && l.id != me).collect()
+            }
+            None => listed,
+        };
+        let stacks = if self.backtraces { Stacks::Capture } else { Stacks::Skip };
+        let mut coroutines = Context::with(|cx| {
+            // On a runtime's thread outside its coroutines (a destructor
+            // the scheduler runs), the runtime's state may be borrowed:
+            // no coroutine is resumed there.
+            let stacks = if cx.has_current() { stacks } else { Stacks::Skip };
+            let mut own = collect::collect(cx, stacks);
+            if stacks == Stacks::Capture {
+                let me = cx.with_current(|task| task.id());
+                if let Some(me) = own.iter_mut().find(|c| Some(c.id) == me) {
+                    // The caller's own stack, read where it stands: the
+                    // frames above this function's.
+                    let anchor = Options::dump as fn(&Options) -> Dump as usize;
+                    backtrace::record(anchor, me.stack.0, me.stack.1);
+                    me.raw_backtrace =
+                        backtrace::take_captured().unwrap_or(Raw::Missing(Backtrace::Unavailable));
+                }
+            }
+            own
+        })
+        .unwrap_or_default();
+        let silent = ask(&others, self.answer_wait, stacks, &mut coroutines);
+        Dump::new(coroutines, silent)
+    }
+}
+
+/// Posts a dump request to each of `workers` (reading stacks as `stacks`
+/// says), adds their answers to `coroutines`, and returns those that did not answer within `wait`.
+fn ask(
+    workers: &[Arc<Listed>],
+    wait: Duration,
+    stacks: Stacks,
+    coroutines: &mut Vec<Coroutine>,
+) -> Vec<Silent> {
     if workers.is_empty() {
         return Vec::new();
     }
@@ -80,7 +167,9 @@ fn ask(workers: &[Arc<Listed>], wait: Duration, coroutines: &mut Vec<Coroutine>)
         let (answers, flag) = (answers.clone(), started.clone());
         let request = Box::new(move || {
             flag.store(true, Ordering::Release);
-            let part = Context::with(collect::collect).unwrap_or_default();
+            // Run by the worker's loop between two switches: its
+            // coroutines may be resumed into their capture step.
+            let part = Context::with(|cx| collect::collect(cx, stacks)).unwrap_or_default();
             // The dump may have given up and gone: then nobody wants it.
             let _ = answers.try_send((at, part));
         });

@@ -28,6 +28,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
+use corosensei::CoroutineResult;
+
+use super::backtrace::{self, Backtrace, Raw, Request};
 use super::entry::{Coroutine, Holder, RawHolder, State, Wait};
 use super::kind::WaitKind;
 use crate::context::Context;
@@ -37,27 +40,83 @@ use crate::task::cell::TaskCell;
 use crate::task::id::TaskId;
 use crate::task::state::TaskState;
 
+/// Whether [`collect`] reads the stacks of suspended coroutines too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stacks {
+    /// No backtraces.
+    Skip,
+    /// Resume each suspended coroutine into its capture step (see
+    /// `backtrace.rs`). Only where no borrow of the runtime's state is
+    /// held: the scheduler's loop between two switches, or the coroutine
+    /// making the dump.
+    Capture,
+}
+
 /// The coroutines of the runtime whose context is `cx`, in no particular
-/// order. Runs on that runtime's thread while none of its coroutines but
-/// the caller runs (see the module documentation). A record that is
-/// borrowed at that moment (a dump made from inside the runtime's own
-/// bookkeeping) leaves the dump without that part rather than panic.
-pub(crate) fn collect(cx: &Context) -> Vec<Coroutine> {
+/// order, with their backtraces if `stacks` says so. Runs on that
+/// runtime's thread while none of its coroutines but the caller runs (see
+/// the module documentation). A record that is borrowed at that moment (a
+/// dump made from inside the runtime's own bookkeeping) leaves the dump
+/// without that part rather than panic.
+pub(crate) fn collect(cx: &Context, stacks: Stacks) -> Vec<Coroutine> {
     let now = Instant::now();
     let worker = cx.config.board.as_ref().map_or(0, |(_, worker)| *worker);
     let deadlines = timer_deadlines(cx);
     let Ok(tasks) = cx.tasks.try_borrow() else { return Vec::new() };
     let running = cx.with_current(|task| Rc::as_ptr(task).cast::<()>());
     let mut coroutines = Vec::with_capacity(tasks.len());
+    let mut suspended = Vec::new();
     for (_, task) in tasks.iter() {
         let address = Rc::as_ptr(task).cast::<()>();
         let timer = if deadlines.is_empty() { None } else { deadlines.get(&address).copied() };
         let here = Here { now, runtime: cx.home(), worker, timer };
-        if let Some(coroutine) = describe(task, Some(address) == running, &here) {
+        if let Some(mut coroutine) = describe(task, Some(address) == running, &here) {
+            coroutine.raw_backtrace = match (stacks, coroutine.state) {
+                (Stacks::Skip, _) => Raw::Missing(Backtrace::NotRequested),
+                (Stacks::Capture, State::Running) => Raw::Missing(Backtrace::Running),
+                (Stacks::Capture, _) => {
+                    suspended.push((coroutines.len(), task.clone()));
+                    Raw::Missing(Backtrace::Unavailable)
+                }
+            };
             coroutines.push(coroutine);
         }
     }
+    // No borrow of the runtime's state is held while coroutines run.
+    drop(tasks);
+    if !suspended.is_empty() {
+        backtrace::warm_up(cx.with_current(|task| task.info.stack.get().limit));
+    }
+    for (at, task) in suspended {
+        coroutines[at].raw_backtrace = capture(&task);
+    }
     coroutines
+}
+
+/// The stack of the suspended `task`, read by resuming it into its capture
+/// step (see `backtrace.rs`), which suspends it again at once.
+fn capture(task: &TaskCell) -> Raw {
+    if task.yielder.get().is_null() {
+        return Raw::Missing(Backtrace::NotStarted);
+    }
+    // Only the scheduler borrows the cell, around a resume: a borrowed
+    // cell is a coroutine running, which the caller has left out.
+    let Ok(mut coroutine) = task.coroutine.try_borrow_mut() else {
+        return Raw::Missing(Backtrace::Unavailable);
+    };
+    let Some(coroutine) = coroutine.as_mut().filter(|c| c.started() && !c.done()) else {
+        return Raw::Missing(Backtrace::NotStarted);
+    };
+    let stack = task.info.stack.get();
+    backtrace::request(Request { yielder: task.yielder.get().cast(), limit: stack.limit, base: stack.base });
+    let result = coroutine.resume(());
+    // Every suspension goes through `park::suspend`, whose capture step
+    // takes the request and suspends again: the coroutine cannot have
+    // finished, nor left the request.
+    debug_assert!(matches!(result, CoroutineResult::Yield(_)), "a capture step suspends again");
+    let left = backtrace::end_request();
+    debug_assert!(!left, "the resumed coroutine took the request");
+    backtrace::take_captured().unwrap_or(Raw::Missing(Backtrace::Unavailable))
 }
 
 /// What [`describe`] needs besides the task record.
@@ -129,6 +188,8 @@ fn describe(task: &TaskCell, running: bool, here: &Here) -> Option<Coroutine> {
         parent: None,
         children,
         stack: (stack.limit, stack.base),
+        raw_backtrace: Raw::Missing(Backtrace::NotRequested),
+        backtrace: Backtrace::NotRequested,
     })
 }
 

@@ -7,6 +7,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::backtrace::{Backtrace, Raw};
 use super::kind::WaitKind;
 use crate::task::id::{Task, TaskId};
 
@@ -127,6 +128,12 @@ pub struct Coroutine {
     /// The usable part of its stack, `(limit, base)`: a lock's holder is
     /// recorded as an address on it.
     pub(crate) stack: (usize, usize),
+    /// Its backtrace: the frames of its stack, innermost first, or why
+    /// there are none (see [`Backtrace`]).
+    pub backtrace: Backtrace,
+    /// The backtrace as captured, before its frames are named (by
+    /// `Dump::new`, on the thread that made the dump).
+    pub(crate) raw_backtrace: Raw,
 }
 
 impl Coroutine {

@@ -6,12 +6,13 @@ use std::fmt::Write as _;
 use std::panic::Location;
 use std::time::Duration;
 
+use super::backtrace::Frame;
 use super::entry::{Coroutine, Holder, Silent, Wait};
 use super::graph::Cycle;
 use crate::task::id::TaskId;
 
 /// The schema's version, the first field of every dump.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// A dump (its coroutines, its silent workers, its cycles) as one JSON
 /// object.
@@ -71,7 +72,36 @@ fn write_coroutine(out: &mut String, c: &Coroutine) {
     }
     out.push_str(",\"children\":");
     write_ids(out, &c.children);
+    out.push_str(",\"backtrace\":");
+    match c.backtrace.frames() {
+        Some(frames) => write_frames(out, frames),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"backtrace_missing\":");
+    write_opt_str(out, c.backtrace.missing());
     out.push('}');
+}
+
+fn write_frames(out: &mut String, frames: &[Frame]) {
+    out.push('[');
+    for (at, frame) in frames.iter().enumerate() {
+        if at > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"ip\":{},\"function\":", frame.ip);
+        write_opt_str(out, frame.function.as_deref());
+        out.push_str(",\"file\":");
+        write_opt_str(out, frame.file.as_deref());
+        out.push_str(",\"line\":");
+        match frame.line {
+            Some(line) => {
+                let _ = write!(out, "{line}");
+            }
+            None => out.push_str("null"),
+        }
+        out.push('}');
+    }
+    out.push(']');
 }
 
 fn write_wait(out: &mut String, wait: &Wait) {

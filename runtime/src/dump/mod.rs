@@ -53,7 +53,7 @@
 //!
 //! ```text
 //! {
-//!   "version": 1,
+//!   "version": 2,                        // 2: backtraces
 //!   "coroutines": [ {
 //!     "id": 7,                           // TaskId
 //!     "name": "worker" | null,
@@ -71,7 +71,13 @@
 //!     "cancel_requested": false,
 //!     "deadline_ms": 250.0 | null,       // time left until the nearest deadline
 //!     "parent": 2 | null,                // the coroutine whose scope it is a child of
-//!     "children": [8, 9]                 // its unfinished scope children
+//!     "children": [8, 9],                // its unfinished scope children
+//!     "backtrace": null | [ {            // innermost frame first
+//!       "ip": 94558412, "function": "app::handler" | null,
+//!       "file": "src/main.rs" | null, "line": 40 | null
+//!     } ],
+//!     "backtrace_missing": null | "not requested" | "not started" | "running"
+//!       | "too little stack left to capture" | "unavailable"
 //!   } ],
 //!   "silent_workers": [ {
 //!     "runtime": 3, "worker": 1, "label": "worker 1",
@@ -84,6 +90,7 @@
 //! ```
 
 mod ask;
+pub(crate) mod backtrace;
 pub(crate) mod collect;
 pub(crate) mod entry;
 pub(crate) mod graph;
@@ -93,7 +100,8 @@ pub(crate) mod signal;
 pub(crate) mod snapshot;
 mod text;
 
-pub use ask::{ANSWER_WAIT, dump, dump_within};
+pub use ask::{ANSWER_WAIT, Options, dump, dump_within};
+pub use backtrace::{Backtrace, CAPTURE_ROOM, Frame, MAX_FRAMES};
 pub use entry::{Coroutine, Holder, Silent, State, Wait};
 pub use graph::Cycle;
 pub use kind::WaitKind;

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::backtrace::{Backtrace, Namer, Raw};
 use super::collect;
 use super::entry::{Coroutine, Silent};
 use super::graph::{self, Cycle};
@@ -25,6 +26,11 @@ impl Dump {
     /// alone, sorts, and finds the cycles.
     pub(crate) fn new(mut coroutines: Vec<Coroutine>, mut silent: Vec<Silent>) -> Dump {
         collect::resolve(&mut coroutines);
+        let mut namer = Namer::default();
+        for coroutine in &mut coroutines {
+            let raw = std::mem::replace(&mut coroutine.raw_backtrace, Raw::Missing(Backtrace::NotRequested));
+            coroutine.backtrace = namer.name(raw);
+        }
         coroutines.sort_unstable_by_key(|c| (c.runtime, c.worker, c.id));
         silent.sort_by_key(|s| (s.runtime, s.worker));
         let cycles = graph::cycles(&coroutines);

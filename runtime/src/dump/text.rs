@@ -1,15 +1,16 @@
 //! A dump as text for people: a header, the cycles, the workers that did
 //! not answer, then one block per coroutine, except that coroutines in the
 //! same state, waiting on the same kind of thing, spawned at the same
-//! place under the same name, share one block (as Go's goroutine profile
-//! groups identical stacks): "37 coroutines parked in channel recv,
-//! spawned at src/main.rs:12:5".
+//! place under the same name, with the same backtrace, share one block (as
+//! Go's goroutine profile groups identical stacks): "37 coroutines parked
+//! in channel recv, spawned at src/main.rs:12:5", then their frames.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::panic::Location;
 use std::sync::Arc;
 
+use super::backtrace::{Backtrace, Frame};
 use super::entry::{Coroutine, Holder, Silent, State, Wait};
 use super::graph::Cycle;
 use super::kind::WaitKind;
@@ -104,7 +105,8 @@ fn header(
 /// The coroutines in blocks: those alike share one, in the order of their
 /// first member.
 fn groups(coroutines: &[Coroutine]) -> Vec<Vec<&Coroutine>> {
-    type Key<'a> = (u64, State, Option<WaitKind>, Option<&'static Location<'static>>, Option<&'a Arc<str>>);
+    type Key<'a> =
+        (u64, State, Option<WaitKind>, Option<&'static Location<'static>>, Option<&'a Arc<str>>, usize);
     let mut order: Vec<Vec<&Coroutine>> = Vec::new();
     let mut index: HashMap<Key<'_>, usize> = HashMap::new();
     for coroutine in coroutines {
@@ -114,6 +116,8 @@ fn groups(coroutines: &[Coroutine]) -> Vec<Vec<&Coroutine>> {
             coroutine.waits_on.as_ref().map(|w| w.kind),
             coroutine.spawned_at,
             coroutine.name.as_ref(),
+            // Identical stacks share one list of frames.
+            coroutine.backtrace.frames().map_or(0, |frames| frames.as_ptr().addr()),
         );
         let at = *index.entry(key).or_insert_with(|| {
             order.push(Vec::new());
@@ -162,7 +166,55 @@ fn block(c: &Coroutine, who: &dyn Fn(TaskId) -> String, f: &mut fmt::Formatter<'
     if !notes.is_empty() {
         writeln!(f, "    {}", notes.join("; "))?;
     }
+    frames(&c.backtrace, f)
+}
+
+/// A backtrace's frames, one a line, or why there are none (nothing if
+/// none was asked for). The frames of the program itself are shown with
+/// the call into the runtime they made; the runtime's frames above that
+/// call and the plumbing below the program's first frame (the spawn, the
+/// panic catching, the coroutine's entry) are counted, not shown. The
+/// JSON has every frame.
+fn frames(backtrace: &Backtrace, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let frames = match backtrace {
+        Backtrace::NotRequested => return Ok(()),
+        Backtrace::Captured(frames) => frames,
+        missing => return writeln!(f, "    no backtrace: {}", missing.missing().unwrap_or("unavailable")),
+    };
+    let own = |frame: &Frame| !frame.function.as_deref().is_some_and(is_plumbing);
+    let (first, last) = match (frames.iter().position(own), frames.iter().rposition(own)) {
+        // The call into the runtime the program's innermost frame made.
+        (Some(first), Some(last)) => (first.saturating_sub(1), last),
+        // A coroutine of the runtime's own: its frames down to its body.
+        _ => {
+            let body = frames.iter().rposition(|frame| {
+                frame.function.as_deref().is_some_and(|name| {
+                    name.starts_with("green::") && !name.starts_with("green::task::spawn::")
+                })
+            });
+            (0, body.unwrap_or(frames.len().saturating_sub(1)))
+        }
+    };
+    if first > 0 {
+        writeln!(f, "      ... {} frames of the runtime", first)?;
+    }
+    for frame in frames.iter().take(last + 1).skip(first) {
+        writeln!(f, "      {frame}")?;
+    }
+    let below = frames.len().saturating_sub(last + 1);
+    if below > 0 {
+        writeln!(f, "      ... {below} frames of the coroutine's start")?;
+    }
     Ok(())
+}
+
+/// Whether `function` belongs to the runtime, the standard library or the
+/// coroutine machinery rather than to the program.
+fn is_plumbing(function: &str) -> bool {
+    const CRATES: [&str; 5] = ["green::", "core::", "std::", "alloc::", "corosensei::"];
+    // `<T as Trait>::f`, `<&T as Trait>::f`: the type's crate.
+    let path = function.trim_start_matches(['<', '&']).trim_start_matches("mut ");
+    CRATES.iter().any(|krate| path.starts_with(krate)) || function == "stack_init_trampoline"
 }
 
 /// The block of several coroutines alike.
@@ -217,7 +269,8 @@ fn shared_block(group: &[&Coroutine], f: &mut fmt::Formatter<'_>) -> fmt::Result
     if timed > 0 {
         notes.push(format!("{timed} with a deadline"));
     }
-    writeln!(f, "    {}", notes.join("; "))
+    writeln!(f, "    {}", notes.join("; "))?;
+    frames(&first.backtrace, f)
 }
 
 /// What a wait is, in words: its kind, its object, its holder or peer.

@@ -15,6 +15,7 @@
 //! | `coroutine` | the scheduler | resume, finish, teardown |
 //! | `join_waiter` | a joining task (set), the scheduler (take, at Done) | any |
 //! | `unwinding`, `teardown` | the scheduler (tear-down starts), the task's own suspension points and its teardown payload (see `teardown.rs`) | shutdown |
+//! | `debug` | the context (register, start, finish; see `debugger.rs`) | on the owning thread only |
 //! | `waits_on`, `park_site`, `parked_at` | the task itself, as it begins a wait (`sync/wait/party.rs`) or parks (`park.rs`) | Running |
 //! | `panicking` | the panic hook, the teardown, the scheduler after each switch (see `Scheduler::note_switch_out`) | Running, or just after it |
 //! | `delay_timed` | the waker whose wake-up is timed (set), the task back from its park (clear; see `metrics/counters.rs`) | Parked → Runnable → Running |
@@ -32,6 +33,7 @@ use super::coroutine::{TaskCoroutine, TaskYielder};
 use super::id::{Task, TaskId};
 use super::slot::Slot;
 use super::state::{TaskState, Teardown, WAIT_BUDGET, WakeReason};
+use crate::debugger::DebugTask;
 use crate::dump::kind::WaitKind;
 use crate::stack::StackBounds;
 use crate::stack::overflow::Running;
@@ -112,6 +114,8 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// When the task last parked, by its scheduler's clock (read once per
     /// turn of the loop, not at every park): for the deadlock report.
     pub(crate) parked_at: Cell<Option<Instant>>,
+    /// What a debugger reads of the task (`debugger.rs`).
+    pub(crate) debug: DebugTask,
     /// The closure until the task starts, then its result.
     pub(crate) slot: S,
 }
@@ -146,6 +150,7 @@ impl<S> TaskCell<S> {
             waits_on: Cell::new(std::ptr::null()),
             park_site: Cell::new(ParkSite::NONE),
             parked_at: Cell::new(None),
+            debug: DebugTask::default(),
             slot,
         }
     }

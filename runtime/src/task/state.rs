@@ -7,19 +7,23 @@
 /// ("The life of a coroutine") draws the transitions; the scheduler loop
 /// moves a task into Running and Done, and `park.rs` moves it everywhere
 /// else.
+///
+/// Its values are read by debuggers (`debugger.rs`): runnable 0, running
+/// 1, parked 2, done 3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum TaskState {
     /// In its scheduler's run queue, exactly once. Entered at spawn, by
     /// `yield_now`, and by the one wake-up that ends a park.
-    Runnable,
+    Runnable = 0,
     /// The scheduler has switched to it. Only a running task parks, yields
     /// or finishes.
-    Running,
+    Running = 1,
     /// Suspended in a park, in no run queue, until one wake-up for this
     /// park makes it Runnable.
-    Parked,
+    Parked = 2,
     /// Its closure returned or panicked; its stack is back in the pool.
-    Done,
+    Done = 3,
 }
 
 /// Why a parked coroutine was resumed.
