@@ -268,6 +268,9 @@ pub(crate) struct Namer {
     stacks: HashMap<Box<[usize]>, Arc<[Frame]>>,
     /// Frames of each address named so far.
     addresses: HashMap<usize, Vec<Frame>>,
+    /// The working directory, which source paths are shown relative to
+    /// (as std's backtraces do); read at the first frame.
+    here: Option<Option<std::path::PathBuf>>,
 }
 
 impl Namer {
@@ -281,8 +284,9 @@ impl Namer {
             return Backtrace::Captured(frames.clone());
         }
         let mut frames = Vec::with_capacity(addresses.len());
+        let here = self.here.get_or_insert_with(|| std::env::current_dir().ok());
         for &ip in addresses.iter() {
-            let named = self.addresses.entry(ip).or_insert_with(|| symbols(ip));
+            let named = self.addresses.entry(ip).or_insert_with(|| symbols(ip, here.as_deref()));
             frames.extend(named.iter().cloned());
         }
         let frames: Arc<[Frame]> = frames.into();
@@ -293,7 +297,8 @@ impl Namer {
 
 /// The frames at the return address `ip`: one per function inlined there,
 /// innermost first; one unnamed frame if the program has no symbol for it.
-fn symbols(ip: usize) -> Vec<Frame> {
+/// Files under `here` are named relative to it.
+fn symbols(ip: usize, here: Option<&std::path::Path>) -> Vec<Frame> {
     let mut frames = Vec::new();
     // A return address points after the call: the call itself is the
     // byte before, which is what the line tables should be asked about.
@@ -302,7 +307,10 @@ fn symbols(ip: usize) -> Vec<Frame> {
         frames.push(Frame {
             ip,
             function: symbol.name().map(|name| format!("{name:#}")),
-            file: symbol.filename().map(|file| file.display().to_string()),
+            file: symbol.filename().map(|file| {
+                let relative = here.and_then(|here| file.strip_prefix(here).ok());
+                relative.unwrap_or(file).display().to_string()
+            }),
             line: symbol.lineno(),
         });
     });

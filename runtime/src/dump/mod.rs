@@ -45,6 +45,17 @@
 //! from the stall watchdog's stamps ([`Silent`]); its coroutines are
 //! missing from the dump.
 //!
+//! # Backtraces
+//!
+//! Each coroutine's [`Backtrace`] is its own stack's frames, innermost
+//! first. A suspended coroutine's stack is read by resuming it, on its own
+//! worker, into a capture step that walks the stack and suspends again
+//! before any of the coroutine's code runs (`backtrace.rs` has the
+//! argument); the running caller's stack is read where it stands; a
+//! coroutine running on another worker has none. The frames are named on
+//! the thread that made the dump, once per address. [`Options`] makes a
+//! dump without them, which is ten times faster.
+//!
 //! # JSON
 //!
 //! [`Dump::to_json`] writes one object; every field is always present
