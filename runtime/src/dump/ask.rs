@@ -126,7 +126,10 @@ impl Options {
             // On a runtime's thread outside its coroutines (a destructor
             // the scheduler runs), the runtime's state may be borrowed:
             // no coroutine is resumed there.
-            let stacks = if cx.has_current() { stacks } else { Stacks::Skip };
+            let stacks = match stacks {
+                Stacks::Capture if !cx.has_current() => Stacks::Unavailable,
+                stacks => stacks,
+            };
             let mut own = collect::collect(cx, stacks);
             if stacks == Stacks::Capture {
                 let me = cx.with_current(|task| task.id());

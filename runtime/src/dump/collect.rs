@@ -43,8 +43,11 @@ use crate::task::state::TaskState;
 /// Whether [`collect`] reads the stacks of suspended coroutines too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stacks {
-    /// No backtraces.
+    /// No backtraces: none was asked for.
     Skip,
+    /// No backtraces: they were asked for, where no coroutine may be
+    /// resumed (a destructor the scheduler runs).
+    Unavailable,
     /// Resume each suspended coroutine into its capture step (see
     /// `backtrace.rs`). Only where no borrow of the runtime's state is
     /// held: the scheduler's loop between two switches, or the coroutine
@@ -73,6 +76,7 @@ pub(crate) fn collect(cx: &Context, stacks: Stacks) -> Vec<Coroutine> {
         if let Some(mut coroutine) = describe(task, Some(address) == running, &here) {
             coroutine.raw_backtrace = match (stacks, coroutine.state) {
                 (Stacks::Skip, _) => Raw::Missing(Backtrace::NotRequested),
+                (Stacks::Unavailable, _) => Raw::Missing(Backtrace::Unavailable),
                 (Stacks::Capture, State::Running) => Raw::Missing(Backtrace::Running),
                 (Stacks::Capture, _) => {
                     suspended.push((coroutines.len(), task.clone()));
