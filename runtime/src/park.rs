@@ -326,9 +326,9 @@ fn capture_for_dump() {
         let anchor = capture_for_dump as fn() as usize;
         crate::dump::backtrace::record(anchor, request.limit, request.base);
         let yielder = request.yielder.cast::<TaskYielder>();
-        // SAFETY: the dump made the request with the yielder of the task it
-        // resumed, which is the task running this code (only it was resumed
-        // since): the yielder lives on this task's own stack, live since this
+        // The dump made the request with the yielder of the task it resumed,
+        // which is the task running this code: nothing else was resumed since.
+        // SAFETY: that yielder lives on this task's own stack, live since this
         // code runs on it, and only this task suspends through it.
         unsafe { &*yielder }.suspend(Switch::Park);
     }

@@ -338,3 +338,99 @@ fn identical_stacks_share_one_block_and_many_are_captured() {
         assert_eq!(sum as usize, count);
     });
 }
+
+#[test]
+fn a_plain_thread_dumps_with_backtraces_while_runtimes_start_and_end() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let dumper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                let dump = Options::new().answer_wait(Duration::from_millis(50)).dump();
+                seen += dump
+                    .coroutines()
+                    .iter()
+                    .filter(|c| c.backtrace.contains("park_in_a_named_function"))
+                    .count();
+                // Every entry is whole: a backtrace, or why there is none.
+                for c in dump.coroutines() {
+                    assert!(c.backtrace.frames().is_some() || c.backtrace.missing().is_some());
+                }
+            }
+            seen
+        })
+    };
+    let runtimes: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for round in 0..25 {
+                    green::Builder::new().workers(1 + round % 2).run(|| {
+                        let (tx, rx) = channel::unbounded();
+                        let parked: Vec<_> = (0..20)
+                            .map(|_| {
+                                let rx = rx.clone();
+                                green::spawn(move || park_in_a_named_function(&rx))
+                            })
+                            .collect();
+                        green::sleep(Duration::from_millis(2)).expect("not cancelled");
+                        // Half get their message; the rest are cancelled, or
+                        // torn down by the runtime's end, with a dump racing.
+                        for _ in 0..10 {
+                            tx.send(1).expect("sent");
+                        }
+                        for handle in parked.iter().skip(15) {
+                            handle.cancel();
+                        }
+                        drop(parked);
+                    });
+                }
+            })
+        })
+        .collect();
+    for runtime in runtimes {
+        runtime.join().expect("every runtime ends");
+    }
+    stop.store(true, Ordering::SeqCst);
+    let seen = dumper.join().expect("no dump panicked");
+    eprintln!("parked coroutines seen with their backtraces: {seen}");
+}
+
+#[test]
+fn cancellations_from_another_thread_race_the_capture_and_each_lands_once() {
+    green::run(|| {
+        let (_tx, rx) = channel::unbounded::<u32>();
+        let handles: Vec<_> = (0..200)
+            .map(|_| {
+                let rx = rx.clone();
+                Arc::new(green::task::spawn_distributed(move || match rx.recv() {
+                    Ok(_) => 0,
+                    Err(err) if err.is_cancelled() => 1,
+                    Err(err) => panic!("{err}"),
+                }))
+            })
+            .collect();
+        green::yield_now();
+        let thread = {
+            let handles = handles.clone();
+            std::thread::spawn(move || {
+                for handle in handles {
+                    handle.cancel();
+                }
+            })
+        };
+        let mut dumps = 0;
+        while !thread.is_finished() || dumps < 3 {
+            let dump = green::dump();
+            assert!(dump.coroutines().len() <= 201, "{dump}");
+            dumps += 1;
+        }
+        thread.join().expect("the cancelling thread ends");
+        let mut cancelled = 0;
+        for handle in handles {
+            let handle = Arc::into_inner(handle).expect("the only handle left");
+            cancelled += handle.join().expect("no panic");
+        }
+        assert_eq!(cancelled, 200, "every receive ended by its cancellation, once");
+    });
+}
