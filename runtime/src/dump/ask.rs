@@ -151,7 +151,8 @@ impl Options {
 }
 
 /// Posts a dump request to each of `workers` (reading stacks as `stacks`
-/// says), adds their answers to `coroutines`, and returns those that did not answer within `wait`.
+/// says), adds their answers to `coroutines`, and returns those that did
+/// not answer within `wait`.
 fn ask(
     workers: &[Arc<Listed>],
     wait: Duration,
