@@ -13,8 +13,8 @@
 # (runtime/src/debugger.rs has their layout and the argument) and unwinds a
 # suspended coroutine's stack with the program's own unwind tables.
 #
-# How a suspended coroutine is unwound (x86-64): the coroutine object holds
-# the stack pointer its last switch saved, the lowest word of the object
+# How a suspended coroutine is unwound (x86-64): the task's coroutine cell
+# holds the stack pointer its last switch saved, the lowest word of the cell
 # strictly inside the coroutine's stack (the only other one is the initial
 # stack pointer, above it). At that address the switch pushed, from low to
 # high, the address it resumes at, `rbx` and `rbp`. So the coroutine's
@@ -30,7 +30,7 @@ import gdb
 from gdb.unwinder import Unwinder, register_unwinder
 
 MAGIC = int.from_bytes(b"GREENDBG", "little")
-VERSION = 1
+VERSION = 2
 MAX_WORKERS = 256
 STATES = {0: "runnable", 1: "running", 2: "parked", 3: "done"}
 # Frames of these are the runtime's and the standard library's own, left
@@ -61,12 +61,15 @@ def root_address():
 class Task:
     """One coroutine, as its record says."""
 
-    def __init__(self, runtime, worker, tid, address, coroutine_size):
-        (self.id, name, name_len, state, self.coroutine, self.limit, self.base) = words(address, 7)
+    def __init__(self, runtime, worker, tid, address, layout):
+        (self.id, name, name_len, self.limit, self.base) = words(address, 5)
+        coroutine_size, state_offset, coroutine_offset = layout
+        state = address + state_offset
+        self.coroutine = address + coroutine_offset
         self.runtime, self.worker, self.tid = runtime, worker, tid
         self.coroutine_size = coroutine_size
         self.name = read(name, name_len).decode("utf-8", "replace") if name and name_len else None
-        self.state = STATES.get(read(state, 1)[0], "?") if state else "?"
+        self.state = STATES.get(read(state, 1)[0], "?")
 
     def label(self):
         return self.name if self.name is not None else "<unnamed>"
@@ -74,7 +77,7 @@ class Task:
     def saved_registers(self):
         """The registers of the suspended coroutine's innermost frame, or
         None if it has no stack to read (not started, being torn down)."""
-        if not self.coroutine or not self.limit:
+        if not self.limit:
             return None
         inside = [w for w in words(self.coroutine, self.coroutine_size // 8) if self.limit < w < self.base]
         if not inside:
@@ -87,12 +90,14 @@ class Task:
 def tasks():
     root = root_address()
     magic, version, coroutine_size = words(root, 3)
+    state_offset, coroutine_offset = struct.unpack("<2q", read(root + 24, 16))
     if magic != MAGIC:
         raise gdb.GdbError("green: GREEN_DEBUG_ROOT does not hold the runtime's records")
     if version != VERSION:
         raise gdb.GdbError("green: records of version %d; this script reads version %d" % (version, VERSION))
     found = []
-    for worker_address in words(root + 24, MAX_WORKERS):
+    layout = (coroutine_size, state_offset, coroutine_offset)
+    for worker_address in words(root + 40, MAX_WORKERS):
         if not worker_address:
             continue
         magic, runtime, worker, tid, table, table_len = words(worker_address, 6)
@@ -100,7 +105,7 @@ def tasks():
             continue
         for address in (words(table, table_len) if table and table_len else ()):
             if address:
-                found.append(Task(runtime, worker, tid, address, coroutine_size))
+                found.append(Task(runtime, worker, tid, address, layout))
     found.sort(key=lambda t: (t.runtime, t.worker, t.id))
     return found
 

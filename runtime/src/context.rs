@@ -31,7 +31,7 @@ use crate::reactor::Reactor;
 use crate::run_queue::RunQueue;
 use crate::stack::{Protection, StackBounds, StackPool};
 use crate::sync::wait::core::Spares;
-use crate::task::cell::{TaskCell, Waker};
+use crate::task::cell::{DEBUG_LAYOUT, TaskCell, Waker};
 use crate::task::coroutine::{self, TaskYielder};
 use crate::timer::Timers;
 
@@ -142,7 +142,8 @@ impl Context {
             board.join(*worker, inbox.clone());
         }
         let metrics = Recorder::new(config.delay_sample_every);
-        let debug = DebugWorker::new(home, config.board.as_ref().map_or(0, |(_, worker)| *worker));
+        let worker = config.board.as_ref().map_or(0, |(_, worker)| *worker);
+        let debug = DebugWorker::new(home, worker, DEBUG_LAYOUT);
         Ok(Context {
             id,
             home,
@@ -309,8 +310,7 @@ impl Context {
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.registry_key.set(key);
         let identity = task.task();
-        let (state, coroutine) = (std::ptr::from_ref(&task.state).addr(), task.coroutine.as_ptr().addr());
-        task.debug.register(identity.id().as_u64(), identity.name(), state, coroutine);
+        task.debug.register(identity.id().as_u64(), identity.name());
         self.debug.insert(key, &task.debug);
         self.run_queue.push(task);
         self.metrics.spawned();

@@ -11,15 +11,16 @@
 //! ```text
 //! GREEN_DEBUG_ROOT (a symbol of the executable)
 //! ┌───────────────────────────────┐
-//! │ magic, version, sizes         │       a worker (boxed, one per runtime thread)
+//! │ magic, version, offsets       │       a worker (boxed, one per runtime thread)
 //! │ workers[0..MAX_WORKERS] ──────┼─────▶ ┌──────────────────────────────┐
 //! └───────────────────────────────┘       │ magic, runtime, worker, tid  │
 //!                                         │ table, table_len ────────────┼──▶ [addr | 0, addr | 0, …]
 //!                                         └──────────────────────────────┘        │ by registry key
 //!                                                                                 ▼
 //!                                               a task's `DebugTask`, inside its `TaskCell`:
-//!                                               id, name, state address, coroutine address,
-//!                                               stack limit and base
+//!                                               id, name, stack limit and base; the state
+//!                                               byte and the coroutine cell at offsets the
+//!                                               root gives
 //! ```
 //!
 //! A worker's table has a slot per key of its task registry: the address
@@ -29,8 +30,8 @@
 //! the middle of an update sees at worst one stale slot.
 //!
 //! What the debugger does with a suspended coroutine's record: the
-//! coroutine object (`corosensei::Coroutine`, in the task's cell) holds the
-//! stack pointer its last switch saved, which is the one word of the cell
+//! coroutine object (`corosensei::Coroutine`, in the task's coroutine cell)
+//! holds the stack pointer its last switch saved, which is the one word of the cell
 //! strictly inside the stack other than the initial stack pointer, and the
 //! lower of the two; at that address the switch left the resume address, then `rbx`,
 //! then `rbp` (x86-64). From those the debugger unwinds the coroutine with
@@ -38,13 +39,13 @@
 //! details).
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// Identifies the root and the worker records to the debugger: "GREENDBG".
 pub const MAGIC: u64 = u64::from_le_bytes(*b"GREENDBG");
 
 /// The layout's version; the script refuses others.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// Workers listed at once; those beyond are not seen by the debugger.
 pub const MAX_WORKERS: usize = 256;
@@ -56,10 +57,14 @@ pub struct Root {
     magic: u64,
     /// [`VERSION`].
     version: u64,
-    /// The size of a task's coroutine cell (`Option<Coroutine>`), in
-    /// bytes: how much of it the debugger reads to find the saved stack
-    /// pointer.
-    coroutine_size: u64,
+    /// The size of a task's coroutine cell (a `RefCell<Option<Coroutine>>`),
+    /// in bytes: how much of it the debugger reads to find the saved stack
+    /// pointer. Set, with the two offsets, when the first worker starts.
+    coroutine_size: AtomicU64,
+    /// Where a task's state byte lies, from its [`DebugTask`], in bytes.
+    state_offset: AtomicI64,
+    /// Where a task's coroutine cell lies, from its [`DebugTask`].
+    coroutine_offset: AtomicI64,
     /// The addresses of the worker records, 0 for a free slot.
     workers: [AtomicUsize; MAX_WORKERS],
 }
@@ -74,12 +79,28 @@ pub struct Root {
 pub static GREEN_DEBUG_ROOT: Root = Root {
     magic: MAGIC,
     version: VERSION,
-    coroutine_size: size_of::<Option<crate::task::coroutine::TaskCoroutine>>() as u64,
+    coroutine_size: AtomicU64::new(0),
+    state_offset: AtomicI64::new(0),
+    coroutine_offset: AtomicI64::new(0),
     workers: [const { AtomicUsize::new(0) }; MAX_WORKERS],
 };
 
+/// Where the rest of a task's record lies from its [`DebugTask`]: the
+/// task record (`task/cell.rs`) is `repr(C)`, so these are constants of
+/// the program, which the record's module computes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    /// The state byte's offset.
+    pub(crate) state: isize,
+    /// The coroutine cell's offset.
+    pub(crate) coroutine: isize,
+    /// The coroutine cell's size.
+    pub(crate) coroutine_size: usize,
+}
+
 /// One task, as the debugger reads it. Lives inside the task's record, so
-/// its address is fixed for the task's life.
+/// its address is fixed for the task's life, and the record's state byte
+/// and coroutine cell are at fixed offsets from it ([`Layout`]).
 #[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct DebugTask {
@@ -89,13 +110,6 @@ pub(crate) struct DebugTask {
     /// name is kept alive by the task's identity.
     name: Cell<usize>,
     name_len: Cell<usize>,
-    /// The address of the task's state byte: runnable 0, running 1,
-    /// parked 2, done 3 (`TaskState`).
-    state: Cell<usize>,
-    /// The address of the cell holding its coroutine object (an
-    /// `Option<Coroutine>`, whose words the debugger scans for the saved
-    /// stack pointer).
-    coroutine: Cell<usize>,
     /// Its stack: lowest usable address and highest (exclusive); 0 before
     /// it starts and while the runtime tears it down.
     stack_limit: Cell<usize>,
@@ -103,17 +117,12 @@ pub(crate) struct DebugTask {
 }
 
 impl DebugTask {
-    /// Fills in who the task is, as it is registered: `state` is the
-    /// address of its state byte and `coroutine` that of the cell holding
-    /// its coroutine once it starts, neither of which moves (the record
-    /// lives in an `Rc`).
-    pub(crate) fn register(&self, id: u64, name: Option<&str>, state: usize, coroutine: usize) {
+    /// Fills in who the task is, as it is registered.
+    pub(crate) fn register(&self, id: u64, name: Option<&str>) {
         let (name, name_len) = name.map_or((0, 0), |n| (n.as_ptr().addr(), n.len()));
         self.id.set(id);
         self.name.set(name);
         self.name_len.set(name_len);
-        self.state.set(state);
-        self.coroutine.set(coroutine);
     }
 
     /// The task's coroutine now runs on the stack from `limit` to `base`
@@ -155,8 +164,13 @@ pub(crate) struct DebugWorker {
 }
 
 impl DebugWorker {
-    /// Lists a worker of `runtime`, its `worker`th.
-    pub(crate) fn new(runtime: u64, worker: usize) -> DebugWorker {
+    /// Lists a worker of `runtime`, its `worker`th, whose task records are
+    /// laid out as `layout` says.
+    pub(crate) fn new(runtime: u64, worker: usize, layout: Layout) -> DebugWorker {
+        // The same numbers for every worker of the program.
+        GREEN_DEBUG_ROOT.coroutine_size.store(layout.coroutine_size as u64, Ordering::Relaxed);
+        GREEN_DEBUG_ROOT.state_offset.store(layout.state as i64, Ordering::Relaxed);
+        GREEN_DEBUG_ROOT.coroutine_offset.store(layout.coroutine as i64, Ordering::Relaxed);
         let record = Box::new(WorkerRecord {
             magic: MAGIC,
             runtime,

@@ -24,6 +24,7 @@
 //! that spawned it: `TaskCell` is `!Send`, and so is everything holding it.
 
 use std::cell::{Cell, RefCell};
+use std::mem::offset_of;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,7 +34,7 @@ use super::coroutine::{TaskCoroutine, TaskYielder};
 use super::id::{Task, TaskId};
 use super::slot::Slot;
 use super::state::{TaskState, Teardown, WAIT_BUDGET, WakeReason};
-use crate::debugger::DebugTask;
+use crate::debugger::{DebugTask, Layout};
 use crate::dump::kind::WaitKind;
 use crate::stack::StackBounds;
 use crate::stack::overflow::Running;
@@ -119,6 +120,15 @@ pub(crate) struct TaskCell<S: ?Sized = dyn Slot> {
     /// The closure until the task starts, then its result.
     pub(crate) slot: S,
 }
+
+/// Where a task record's state byte and coroutine cell lie from its
+/// `debug` field, for debuggers (`debugger.rs`). The record is `repr(C)`:
+/// the fields before the slot lie where they lie whatever the slot.
+pub(crate) const DEBUG_LAYOUT: Layout = Layout {
+    state: offset_of!(TaskCell<()>, state) as isize - offset_of!(TaskCell<()>, debug) as isize,
+    coroutine: offset_of!(TaskCell<()>, coroutine) as isize - offset_of!(TaskCell<()>, debug) as isize,
+    coroutine_size: size_of::<RefCell<Option<TaskCoroutine>>>(),
+};
 
 impl<S> TaskCell<S> {
     /// A task that has not been given its coroutine yet.
