@@ -56,9 +56,9 @@ pub const MAX_FRAMES: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Frame {
-    /// The return address (the call's own address, for the innermost
-    /// frame of the capture), or the address the frame's symbol was
-    /// looked up at.
+    /// The return address into the frame's function (its call is the
+    /// instruction before, which the symbol was looked up at). Frames
+    /// inlined into one function share it.
     pub ip: usize,
     /// The function, demangled, without its hash; `None` where the
     /// program has no symbol for the address.

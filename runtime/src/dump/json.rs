@@ -64,12 +64,7 @@ fn write_coroutine(out: &mut String, c: &Coroutine) {
     let _ = write!(out, ",\"cancel_requested\":{},\"deadline_ms\":", c.cancel_requested);
     write_millis(out, c.deadline);
     out.push_str(",\"parent\":");
-    match c.parent {
-        Some(parent) => {
-            let _ = write!(out, "{parent}");
-        }
-        None => out.push_str("null"),
-    }
+    write_opt_number(out, c.parent);
     out.push_str(",\"children\":");
     write_ids(out, &c.children);
     out.push_str(",\"backtrace\":");
@@ -93,12 +88,7 @@ fn write_frames(out: &mut String, frames: &[Frame]) {
         out.push_str(",\"file\":");
         write_opt_str(out, frame.file.as_deref());
         out.push_str(",\"line\":");
-        match frame.line {
-            Some(line) => {
-                let _ = write!(out, "{line}");
-            }
-            None => out.push_str("null"),
-        }
+        write_opt_number(out, frame.line);
         out.push('}');
     }
     out.push(']');
@@ -164,6 +154,16 @@ fn write_millis(out: &mut String, time: Option<Duration>) {
 fn write_location(out: &mut String, at: Option<&'static Location<'static>>) {
     match at {
         Some(at) => write_str(out, &at.to_string()),
+        None => out.push_str("null"),
+    }
+}
+
+/// A number (an id, a line), or `null`.
+fn write_opt_number(out: &mut String, number: Option<impl std::fmt::Display>) {
+    match number {
+        Some(number) => {
+            let _ = write!(out, "{number}");
+        }
         None => out.push_str("null"),
     }
 }
